@@ -5,6 +5,7 @@
 //   - the Data API with supabase-js .rpc(), forwarding the caller's own JWT.
 import postgres, { type Sql } from "postgres";
 import { createClient } from "@supabase/supabase-js";
+import type { AppConfig } from "./config.ts";
 
 export interface DbCaller {
   /** Verified JWT claims; the SQL functions read `sub` from them. */
@@ -74,4 +75,11 @@ export function createPostgrestRpc(opts: { supabaseUrl: string; anonKey: string;
     },
     close: async () => {},
   };
+}
+
+/** The transport the configuration names. */
+export function rpcFromConfig(config: AppConfig): Rpc {
+  return config.dbTransport === "postgres"
+    ? createPostgresRpc(config.dbUrl!, { poolMax: config.dbPoolMax })
+    : createPostgrestRpc({ supabaseUrl: config.supabaseUrl, anonKey: config.anonKey! });
 }

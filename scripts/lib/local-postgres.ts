@@ -31,7 +31,7 @@ export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<Lo
     createPostgresUser: process.getuid?.() === 0,
     postgresFlags: ["-c", "fsync=off", "-c", "max_connections=200", "-c", "shared_buffers=256MB"],
     onLog: opts.onLog ?? quiet,
-    onError: opts.onLog ?? quiet,
+    onError: (err: unknown) => (opts.onLog ?? quiet)(String(err)),
   });
   if (!existsSync(join(opts.dataDir, "PG_VERSION"))) {
     await server.initialise();

@@ -1,0 +1,50 @@
+// Path, query and body schemas shared by the secret-proxy routes; also their OpenAPI description.
+import { z } from "@hono/zod-openapi";
+
+export const SECRET_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+export const secretName = z
+  .string()
+  .regex(SECRET_NAME_PATTERN, "must start with a letter or underscore and contain only letters, digits and underscores (max 128)")
+  .openapi({ example: "STRIPE_API_KEY" });
+
+export const projectParams = z.object({
+  projectId: z.uuid({ message: "must be a uuid" }).openapi({ param: { name: "projectId", in: "path" } }),
+});
+
+export const secretParams = projectParams.extend({
+  name: secretName.openapi({ param: { name: "name", in: "path" } }),
+});
+
+export const MAX_SECRET_VALUE_BYTES = 32_768;
+
+export const secretValue = z
+  .string()
+  .min(1, "must not be empty")
+  .refine((v) => new TextEncoder().encode(v).length <= MAX_SECRET_VALUE_BYTES, {
+    message: `must be at most ${MAX_SECRET_VALUE_BYTES} bytes (UTF-8)`,
+  });
+
+export const errorEnvelope = z
+  .object({
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      details: z.array(z.object({ parameter: z.string(), message: z.string() })).optional(),
+    }),
+  })
+  .openapi("Error");
+
+const errorResponse = (description: string) => ({
+  description,
+  content: { "application/json": { schema: errorEnvelope } },
+});
+
+/** The failures every authenticated route can answer with. */
+export const commonErrorResponses = {
+  400: errorResponse("Invalid request (the error names the parameter)"),
+  401: errorResponse("Missing, malformed, expired or otherwise invalid bearer token"),
+  403: errorResponse("The caller lacks the permission on this project (also for projects that do not exist)"),
+  413: errorResponse("Request body too large"),
+  503: errorResponse("Token verification temporarily unavailable"),
+} as const;
