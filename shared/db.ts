@@ -5,6 +5,7 @@
 //   - the Data API with supabase-js .rpc(), forwarding the caller's own JWT.
 import postgres, { type Sql } from "postgres";
 import { createClient } from "@supabase/supabase-js";
+import ws from "ws";
 import type { AppConfig } from "./config.ts";
 
 export interface DbCaller {
@@ -68,6 +69,9 @@ export function createPostgrestRpc(opts: { supabaseUrl: string; anonKey: string;
       const client = createClient(opts.supabaseUrl, opts.anonKey, {
         auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
         global: { headers: { Authorization: `Bearer ${caller.token}` }, ...(opts.fetch ? { fetch: opts.fetch } : {}) },
+        // Node 20 has no global WebSocket and supabase-js refuses to build a client without one
+        // (realtime is never used here). Deno and Node 22+ bring their own.
+        realtime: { transport: (globalThis.WebSocket ?? ws) as never },
       });
       const { data, error, status } = await client.rpc(fn, args);
       if (error) throw new DataApiError(status, error.code);
