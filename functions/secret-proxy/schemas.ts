@@ -21,6 +21,8 @@ export const MAX_SECRET_VALUE_BYTES = 32_768;
 export const secretValue = z
   .string()
   .min(1, "must not be empty")
+  // A lone surrogate would be silently replaced when encoded, so the value read back would differ.
+  .refine((v) => v.isWellFormed(), { message: "must be well-formed Unicode" })
   .refine((v) => new TextEncoder().encode(v).length <= MAX_SECRET_VALUE_BYTES, {
     message: `must be at most ${MAX_SECRET_VALUE_BYTES} bytes (UTF-8)`,
   });

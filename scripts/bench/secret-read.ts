@@ -1,0 +1,165 @@
+// Benchmark: audited secret reads through the HTTP function against an unaudited baseline that
+// differs only in not writing the audit row. Prints throughput and p50/p99 at 1 and 16 clients.
+import { spawn } from "node:child_process";
+import { createServer, type Server } from "node:http";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import postgres, { type Sql } from "postgres";
+import { ephemeralDevKeys, mintDevToken, REPO_ROOT } from "../lib/dev-keys.ts";
+import { denoExecutable, freePort } from "../lib/gateway-process.ts";
+import { measure, type Measurement, formatMeasurement } from "./load.ts";
+
+export interface SecretReadBenchOptions {
+  dbUrl: string;
+  durationMs: number;
+  log: (line: string) => void;
+}
+
+const PROJECT_ID = "00000000-0000-4000-8000-00000000b001";
+const RUNNER = "bench-runner";
+const BATCH_SIZE = 20;
+
+export async function runSecretReadBench(opts: SecretReadBenchOptions): Promise<void> {
+  const { log } = opts;
+  const sql = postgres(opts.dbUrl, { max: 2, onnotice: () => {} });
+  const keys = ephemeralDevKeys();
+  const jwksServer = await serveJwks(JSON.stringify(keys.jwks));
+  const supabaseUrl = `http://127.0.0.1:${(jwksServer.address() as { port: number }).port}`;
+  const [auditedPort, baselinePort] = [await freePort(), await freePort()];
+  const servers = spawn(
+    denoExecutable(),
+    ["run", "--quiet", "--no-prompt", "--config", join(REPO_ROOT, "deno.json"), "--allow-net", "--allow-env",
+      join(REPO_ROOT, "scripts", "bench", "secret-proxy-servers.ts"), String(auditedPort), String(baselinePort)],
+    {
+      cwd: REPO_ROOT,
+      stdio: ["ignore", "pipe", "inherit"],
+      env: {
+        PATH: process.env.PATH ?? "",
+        HOME: process.env.HOME ?? "",
+        SUPABASE_URL: supabaseUrl,
+        SUPABASE_DB_URL: opts.dbUrl,
+        SECRETS_KEYRING: JSON.stringify(keys.keyring.keys),
+        SECRETS_ACTIVE_KEY_ID: keys.keyring.activeKeyId,
+        DB_POOL_MAX: "16",
+      },
+    },
+  );
+  try {
+    await setUpProject(sql);
+    await installUnauditedBaseline(sql, log);
+    await waitForLines(servers.stdout!, 2);
+    const issuer = `${supabaseUrl}/auth/v1`;
+    const admin = await mintDevToken({ signingKey: keys.signingKey, sub: "bench-admin", issuer });
+    const runner = await mintDevToken({ signingKey: keys.signingKey, sub: RUNNER, actorType: "service", issuer });
+    const audited = `http://127.0.0.1:${auditedPort}/secret-proxy/projects/${PROJECT_ID}/secrets`;
+    const baseline = `http://127.0.0.1:${baselinePort}/secret-proxy/projects/${PROJECT_ID}/secrets`;
+    const names = Array.from({ length: BATCH_SIZE }, (_, i) => `BENCH_SECRET_${String(i).padStart(2, "0")}`);
+    for (const name of names) {
+      const res = await fetch(`${audited}/${name}`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+        body: JSON.stringify({ value: `bench-value-${name}-${"x".repeat(40)}` }),
+      });
+      if (res.status !== 201 && res.status !== 200) throw new Error(`seeding ${name} failed: HTTP ${res.status}`);
+    }
+
+    const single = { method: "GET", headers: { authorization: `Bearer ${runner}` } };
+    const batch = {
+      method: "POST",
+      headers: { authorization: `Bearer ${runner}`, "content-type": "application/json" },
+      body: JSON.stringify({ names }),
+    };
+    const auditRowsBefore = await countAuditRows(sql);
+    const results: Record<string, Measurement> = {};
+    for (const clients of [1, 16]) {
+      // Baseline and audited alternate twice so drift (caches, autovacuum) hits both alike.
+      for (const round of [1, 2]) {
+        for (const [label, url] of [["baseline", baseline], ["audited", audited]] as const) {
+          const key = `${label}@${clients}`;
+          log(`  measuring ${key} (round ${round}/2, ${opts.durationMs} ms)...`);
+          const m = await measure({ url: `${url}/${names[0]}`, init: single, clients, durationMs: opts.durationMs });
+          if (m.errors > 0) throw new Error(`${key}: ${m.errors} failed requests`);
+          results[key] = results[key] && results[key].rps > m.rps ? results[key] : m;
+        }
+      }
+    }
+    log("  measuring batch read of 20 (audited, 1 client)...");
+    const batchRead = await measure({ url: `${audited}/batch-read`, init: batch, clients: 1, durationMs: opts.durationMs });
+    const auditRowsWritten = (await countAuditRows(sql)) - auditRowsBefore;
+
+    log("");
+    log("secret reads through the HTTP function (Deno + Hono + postgres.js, ES256 JWT each request)");
+    for (const key of Object.keys(results)) log(`  ${key.padEnd(12)} ${formatMeasurement(results[key])}`);
+    log(`  ${"batch20@1".padEnd(12)} ${formatMeasurement(batchRead)}`);
+    const ratio16 = results["audited@16"].rps / results["baseline@16"].rps;
+    const overheadP50 = results["audited@1"].p50 - results["baseline@1"].p50;
+    const batchFactor = batchRead.p50 / results["audited@1"].p50;
+    log("");
+    log(`  audited/baseline throughput @16: ${(ratio16 * 100).toFixed(1)}%   (target >= 85%)   ${verdict(ratio16 >= 0.85)}`);
+    log(`  audited/baseline throughput @1:  ${((results["audited@1"].rps / results["baseline@1"].rps) * 100).toFixed(1)}%`);
+    log(`  p50 overhead @1: ${overheadP50.toFixed(3)} ms   (target <= 0.5 ms)   ${verdict(overheadP50 <= 0.5)}`);
+    log(`  batch of 20 p50 / single read p50: ${batchFactor.toFixed(2)}x   (target <= 2x)   ${verdict(batchFactor <= 2)}`);
+    log(`  audit rows written during the run: ${auditRowsWritten}`);
+  } finally {
+    servers.kill("SIGTERM");
+    jwksServer.close();
+    await sql.end();
+  }
+}
+
+function verdict(ok: boolean): string {
+  return ok ? "MET" : "MISSED";
+}
+
+async function setUpProject(sql: Sql): Promise<void> {
+  await sql`insert into secret_store.projects (id, name) values (${PROJECT_ID}, 'bench') on conflict do nothing`;
+  await sql`
+    insert into secret_store.grants (project_id, principal, permission) values
+      (${PROJECT_ID}, ${RUNNER}, 'secrets:read'),
+      (${PROJECT_ID}, 'bench-admin', 'secrets:write')
+    on conflict do nothing`;
+}
+
+// The baseline is generated from the live definitions so it can only differ by the audit call;
+// the benchmark refuses to run if that call is not found exactly once.
+async function installUnauditedBaseline(sql: Sql, log: (line: string) => void): Promise<void> {
+  await sql`create schema if not exists bench`;
+  await sql`grant usage on schema bench to authenticated`;
+  for (const fn of ["read_secret", "read_secrets"]) {
+    const [{ def }] = await sql<{ def: string }[]>`
+      select pg_get_functiondef(p.oid) as def from pg_proc p
+      where p.pronamespace = 'public'::regnamespace and p.proname = ${fn}`;
+    const auditCall = /perform secret_store\.record_access\([\s\S]*?\);/g;
+    const calls = def.match(auditCall)?.length ?? 0;
+    if (calls !== 1) throw new Error(`expected exactly one audit call in public.${fn}, found ${calls}`);
+    const unaudited = def.replace(auditCall, "null;").replace(`FUNCTION public.${fn}(`, `FUNCTION bench.${fn}(`);
+    await sql.unsafe(unaudited);
+    await sql.unsafe(`grant execute on function bench.${fn} to authenticated`);
+  }
+  log("  installed unaudited baseline: bench.read_secret, bench.read_secrets (audit call removed)");
+}
+
+async function countAuditRows(sql: Sql): Promise<number> {
+  const [{ n }] = await sql<{ n: number }[]>`select count(*)::int as n from public.audit_logs`;
+  return n;
+}
+
+function serveJwks(body: string): Promise<Server> {
+  return new Promise((resolve) => {
+    const server = createServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end(body));
+    server.listen(0, "127.0.0.1", () => resolve(server));
+  });
+}
+
+function waitForLines(stream: NodeJS.ReadableStream, count: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = 0;
+    const timer = setTimeout(() => reject(new Error("bench servers did not start within 60 s")), 60_000);
+    createInterface({ input: stream }).on("line", () => {
+      if (++seen === count) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}
