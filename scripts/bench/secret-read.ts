@@ -129,7 +129,7 @@ async function installUnauditedBaseline(sql: Sql, log: (line: string) => void): 
     const [{ def }] = await sql<{ def: string }[]>`
       select pg_get_functiondef(p.oid) as def from pg_proc p
       where p.pronamespace = 'public'::regnamespace and p.proname = ${fn}`;
-    const auditCall = /perform secret_store\.record_access\([\s\S]*?\);/g;
+    const auditCall = /perform secret_store\.record_access(es)?\([\s\S]*?\);/g;
     const calls = def.match(auditCall)?.length ?? 0;
     if (calls !== 1) throw new Error(`expected exactly one audit call in public.${fn}, found ${calls}`);
     const unaudited = def.replace(auditCall, "null;").replace(`FUNCTION public.${fn}(`, `FUNCTION bench.${fn}(`);

@@ -2,28 +2,36 @@
 -- its audit row in one transaction: if the audit insert fails, nothing is returned and nothing
 -- changes. Denied and not-found attempts are recorded as well, and answer the caller identically.
 --
+-- Helpers are plpgsql rather than SQL functions on purpose: a SQL function with a SET clause is
+-- never inlined and is planned again on every call (before PostgreSQL 18), while plpgsql caches
+-- its plans per session. On the hot path that is the difference between ~0.1 ms and ~0.02 ms.
+--
 -- The caller is whoever the verified JWT in request.jwt.claims says (set by PostgREST, or by our
 -- direct client inside the same transaction). Request metadata (ip, forwarded_for, user_agent,
 -- request_id) is advisory and stored as given.
 
 create function secret_store.access_type_of(p_action public.audit_action) returns public.audit_access_type
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select case
+begin
+  return case
     when p_action in ('read', 'batch_read', 'list') then 'read'::public.audit_access_type
     else 'write'::public.audit_access_type
-  end
+  end;
+end
 $$;
 
 -- Base64 without the line breaks Postgres inserts every 76 characters.
 create function secret_store.base64_text(p_bytes bytea) returns text
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select translate(encode(p_bytes, 'base64'), E'\n', '')
+begin
+  return translate(encode(p_bytes, 'base64'), E'\n', '');
+end
 $$;
 
 -- JWT subject of the caller; refuses to run without one, since an audit row needs an identity.
@@ -43,31 +51,73 @@ end
 $$;
 
 create function secret_store.caller_actor_type() returns public.audit_actor_type
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select case when auth.jwt() -> 'app_metadata' ->> 'actor_type' = 'service'
+begin
+  return case when auth.jwt() -> 'app_metadata' ->> 'actor_type' = 'service'
     then 'service'::public.audit_actor_type
     else 'user'::public.audit_actor_type
-  end
+  end;
+end
 $$;
 
 create function secret_store.caller_has_permission(p_project_id uuid, p_permission secret_store.permission)
 returns boolean
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select exists (
+begin
+  return exists (
     select 1 from secret_store.grants g
     where g.project_id = p_project_id
       and g.principal = auth.jwt() ->> 'sub'
       and g.permission = p_permission
-  )
+  );
+end
 $$;
 
--- The single place audit rows are written from.
+-- The single place audit rows are written from: one row per element of the parallel arrays, in
+-- order, in one statement (a batch read of 20 secrets is one insert, not 20).
+create function secret_store.record_accesses(
+  p_project_id uuid,
+  p_action public.audit_action,
+  p_request jsonb,
+  p_details jsonb,
+  p_secret_ids uuid[],
+  p_secret_names text[],
+  p_secret_versions integer[],
+  p_outcomes public.audit_outcome[]
+) returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+  identity text := secret_store.caller_identity();
+  actor public.audit_actor_type := secret_store.caller_actor_type();
+begin
+  insert into public.audit_logs (
+    project_id, secret_id, secret_name, secret_version, access_type, action, outcome,
+    user_identity, actor_type, ip_address, forwarded_for, user_agent, request_id, details
+  )
+  select
+    p_project_id, e.secret_id, left(e.secret_name, 128), e.secret_version,
+    secret_store.access_type_of(p_action), p_action, e.outcome,
+    identity, actor,
+    nullif(p_request ->> 'ip', '')::inet,
+    left(p_request ->> 'forwarded_for', 1024),
+    left(p_request ->> 'user_agent', 512),
+    left(p_request ->> 'request_id', 128),
+    p_details
+  from unnest(p_secret_ids, p_secret_names, p_secret_versions, p_outcomes) with ordinality
+    as e(secret_id, secret_name, secret_version, outcome, ord)
+  order by e.ord;
+end
+$$;
+
+-- One access, one row.
 create function secret_store.record_access(
   p_project_id uuid,
   p_secret_id uuid,
@@ -78,22 +128,13 @@ create function secret_store.record_access(
   p_request jsonb,
   p_details jsonb default null
 ) returns void
-language sql
+language plpgsql
 set search_path = ''
 as $$
-  insert into public.audit_logs (
-    project_id, secret_id, secret_name, secret_version, access_type, action, outcome,
-    user_identity, actor_type, ip_address, forwarded_for, user_agent, request_id, details
-  ) values (
-    p_project_id, p_secret_id, left(p_secret_name, 128), p_secret_version,
-    secret_store.access_type_of(p_action), p_action, p_outcome,
-    secret_store.caller_identity(), secret_store.caller_actor_type(),
-    nullif(p_request ->> 'ip', '')::inet,
-    left(p_request ->> 'forwarded_for', 1024),
-    left(p_request ->> 'user_agent', 512),
-    left(p_request ->> 'request_id', 128),
-    p_details
-  )
+begin
+  perform secret_store.record_accesses(p_project_id, p_action, p_request, p_details,
+    array[p_secret_id], array[p_secret_name], array[p_secret_version], array[p_outcome]);
+end
 $$;
 
 -- Read one secret's current (or a given) version. Returns ciphertext only; the function decrypts.
@@ -149,15 +190,29 @@ set search_path = ''
 as $$
 declare
   allowed boolean := secret_store.caller_has_permission(p_project_id, 'secrets:read');
-  item record;
-  results jsonb := '[]';
+  results jsonb;
+  secret_ids uuid[];
+  secret_names text[];
+  secret_versions integer[];
+  outcomes public.audit_outcome[];
 begin
   if cardinality(p_names) > 100 then
     raise exception 'at most 100 names per batch' using errcode = 'program_limit_exceeded';
   end if;
 
-  for item in
-    select r.name, s.id as secret_id, v.version, v.version_id, v.key_id, v.nonce, v.ciphertext,
+  select
+    coalesce(jsonb_agg(case when r.outcome = 'granted' then jsonb_build_object(
+        'name', r.name, 'outcome', r.outcome, 'secret_id', r.secret_id, 'version', r.version,
+        'version_id', r.version_id, 'key_id', r.key_id,
+        'nonce', secret_store.base64_text(r.nonce), 'ciphertext', secret_store.base64_text(r.ciphertext))
+      else jsonb_build_object('name', r.name, 'outcome', r.outcome) end order by r.ord), '[]'),
+    array_agg(r.secret_id order by r.ord),
+    array_agg(r.name order by r.ord),
+    array_agg(r.version order by r.ord),
+    array_agg(r.outcome order by r.ord)
+  into results, secret_ids, secret_names, secret_versions, outcomes
+  from (
+    select q.name, q.ord, s.id as secret_id, v.version, v.version_id, v.key_id, v.nonce, v.ciphertext,
       case when not allowed then 'denied'::public.audit_outcome
            when s.id is null then 'not_found'::public.audit_outcome
            else 'granted'::public.audit_outcome end as outcome
@@ -165,21 +220,15 @@ begin
       select distinct on (name) name, ord
       from unnest(p_names) with ordinality as requested(name, ord)
       order by name, ord
-    ) r
+    ) q
     left join secret_store.secrets s
-      on s.project_id = p_project_id and s.name = r.name and s.deleted_at is null
+      on s.project_id = p_project_id and s.name = q.name and s.deleted_at is null
     left join secret_store.secret_versions v
       on v.secret_id = s.id and v.version = s.current_version
-    order by r.ord
-  loop
-    perform secret_store.record_access(p_project_id, item.secret_id, item.name, item.version,
-      'batch_read', item.outcome, p_request, jsonb_build_object('batch_size', cardinality(p_names)));
-    results := results || case when item.outcome = 'granted' then jsonb_build_object(
-        'name', item.name, 'outcome', item.outcome, 'secret_id', item.secret_id, 'version', item.version,
-        'version_id', item.version_id, 'key_id', item.key_id,
-        'nonce', secret_store.base64_text(item.nonce), 'ciphertext', secret_store.base64_text(item.ciphertext))
-      else jsonb_build_object('name', item.name, 'outcome', item.outcome) end;
-  end loop;
+  ) r;
+
+  perform secret_store.record_accesses(p_project_id, 'batch_read', p_request,
+    jsonb_build_object('batch_size', cardinality(p_names)), secret_ids, secret_names, secret_versions, outcomes);
 
   return jsonb_build_object(
     'outcome', case when allowed then 'granted' else 'denied' end,
