@@ -9,7 +9,9 @@ export function validationHook(result: ValidationResult, _c: Context): void {
   if (result.success) return;
   const details = result.error.issues.map((issue) => ({
     parameter: issue.path.length > 0 ? issue.path.join(".") : (result.target ?? "request"),
-    message: issue.message,
+    // zod quotes unknown keys back ("Unrecognized key: \"...\""): caller-supplied text of any
+    // length, possibly a value sent in the wrong place. Say what is wrong without echoing it.
+    message: issue.code === "unrecognized_keys" ? "Unrecognized field(s): only the documented fields are accepted" : issue.message,
   }));
   throw new ApiError(400, "invalid_request", `Invalid ${details.map((d) => d.parameter).join(", ")}`, details);
 }
