@@ -31,6 +31,8 @@ export interface AppConfig {
   /** How many proxies in front of the function append to X-Forwarded-For (Supabase's gateway: 1). */
   trustedProxyHops: number;
   maxBodyBytes: number;
+  /** audit-archive: partition upkeep and archival (see archiveConfigFromEnv). */
+  archive: ArchiveConfig;
 }
 
 export function configFromEnv(env: Record<string, string | undefined>): AppConfig {
@@ -63,6 +65,80 @@ export function configFromEnv(env: Record<string, string | undefined>): AppConfi
     keyring: { json: e.SECRETS_KEYRING, activeKeyId: e.SECRETS_ACTIVE_KEY_ID },
     trustedProxyHops: e.TRUSTED_PROXY_HOPS,
     maxBodyBytes: e.MAX_BODY_BYTES,
+    archive: archiveConfigFromEnv(env),
+  };
+}
+
+// audit-archive settings. Parsed on their own as well, so the archive CLI, the bench and the local
+// timer need only these (not the secrets keyring).
+const archiveEnvSchema = z.object({
+  SUPABASE_URL: z.url().optional(),
+  SUPABASE_DB_URL: optionalString,
+  SUPABASE_SERVICE_ROLE_KEY: optionalString,
+  /** Shared secret callers (pg_cron via pg_net, operators) present as `Authorization: Bearer …`. */
+  AUDIT_ARCHIVE_KEY: z.string().min(32, "AUDIT_ARCHIVE_KEY must be at least 32 characters").optional(),
+  AUDIT_ARCHIVE_STORAGE: z.enum(["supabase", "local"]).optional(),
+  AUDIT_ARCHIVE_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9_.-]{1,62}$/, "AUDIT_ARCHIVE_BUCKET must be a bucket name").default("audit-archive"),
+  AUDIT_ARCHIVE_LOCAL_DIR: z.string().min(1).default(".local/archive"),
+  AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(90),
+  AUDIT_PARTITIONS_AHEAD: z.coerce.number().int().min(1).max(24).default(3),
+  AUDIT_ARCHIVE_CHUNK_ROWS: z.coerce.number().int().min(100).max(1_000_000).default(50_000),
+  AUDIT_ARCHIVE_MAX_CHUNKS_PER_CALL: z.coerce.number().int().min(1).max(10_000).default(3),
+  AUDIT_ARCHIVE_TIME_BUDGET_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(60_000),
+  AUDIT_ARCHIVE_LEASE_SECONDS: z.coerce.number().int().min(10).max(86_400).default(300),
+  AUDIT_ARCHIVE_STORAGE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(20_000),
+  AUDIT_ARCHIVE_STORAGE_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
+});
+
+export interface ArchiveConfig {
+  supabaseUrl?: string;
+  dbUrl?: string;
+  /** Required to serve POST /audit-archive; compared in constant time. */
+  key?: string;
+  /** Supabase Storage (needs supabaseUrl + serviceRoleKey) or a local directory. */
+  storage:
+    | { kind: "supabase"; bucket: string; serviceRoleKey?: string; timeoutMs: number; attempts: number }
+    | { kind: "local"; bucket: string; dir: string };
+  /** Rows stay in the hot table at least this long (whole months leave once their end is older). */
+  retentionDays: number;
+  /** Monthly partitions kept ready ahead of the current month. */
+  partitionsAhead: number;
+  chunkRows: number;
+  /** Bounded work per call (Supabase: ~2 s CPU, 150 s wall): at most this many chunks … */
+  maxChunksPerCall: number;
+  /** … and no new chunk started after this much wall time. */
+  timeBudgetMs: number;
+  /** How long a run's claim on a partition lasts without progress (a killed run's claim expires). */
+  leaseSeconds: number;
+}
+
+export function archiveConfigFromEnv(env: Record<string, string | undefined>): ArchiveConfig {
+  const parsed = archiveEnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new Error(`invalid configuration: ${problems}`);
+  }
+  const e = parsed.data;
+  const kind = e.AUDIT_ARCHIVE_STORAGE ?? (e.SUPABASE_SERVICE_ROLE_KEY ? "supabase" : "local");
+  return {
+    supabaseUrl: e.SUPABASE_URL?.replace(/\/+$/, ""),
+    dbUrl: e.SUPABASE_DB_URL,
+    key: e.AUDIT_ARCHIVE_KEY,
+    storage: kind === "supabase"
+      ? {
+        kind,
+        bucket: e.AUDIT_ARCHIVE_BUCKET,
+        serviceRoleKey: e.SUPABASE_SERVICE_ROLE_KEY,
+        timeoutMs: e.AUDIT_ARCHIVE_STORAGE_TIMEOUT_MS,
+        attempts: e.AUDIT_ARCHIVE_STORAGE_ATTEMPTS,
+      }
+      : { kind, bucket: e.AUDIT_ARCHIVE_BUCKET, dir: e.AUDIT_ARCHIVE_LOCAL_DIR },
+    retentionDays: e.AUDIT_RETENTION_DAYS,
+    partitionsAhead: e.AUDIT_PARTITIONS_AHEAD,
+    chunkRows: e.AUDIT_ARCHIVE_CHUNK_ROWS,
+    maxChunksPerCall: e.AUDIT_ARCHIVE_MAX_CHUNKS_PER_CALL,
+    timeBudgetMs: e.AUDIT_ARCHIVE_TIME_BUDGET_MS,
+    leaseSeconds: e.AUDIT_ARCHIVE_LEASE_SECONDS,
   };
 }
 
@@ -72,3 +148,4 @@ export function processEnv(): Record<string, string | undefined> {
   if (deno) return deno.env.toObject();
   return (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
 }
+

@@ -1,0 +1,144 @@
+// The archive format, shared by the archiver and the reader (scripts/archive.ts):
+//   <prefix>/chunk-000001.ndjson.gz …   gzip of NDJSON, one audit row per line, ascending id
+//   <prefix>/manifest.json              what a reader needs to prove the archive complete and intact
+// A row line is Postgres's own row_to_json of the audit row (timestamps in UTC), so what comes back
+// is byte for byte what the table held.
+import { z } from "zod";
+
+export const ARCHIVE_FORMAT = "secret-audit/audit-logs-archive";
+export const ARCHIVE_FORMAT_VERSION = 1;
+export const CHUNK_CONTENT_TYPE = "application/gzip";
+export const MANIFEST_CONTENT_TYPE = "application/json";
+
+export function chunkPath(prefix: string, seq: number): string {
+  return `${prefix}/chunk-${String(seq).padStart(6, "0")}.ndjson.gz`;
+}
+
+export function manifestPath(prefix: string): string {
+  return `${prefix}/manifest.json`;
+}
+
+const idText = z.string().regex(/^-?[0-9]{1,19}$/, "an id as a decimal string");
+
+export const manifestSchema = z.strictObject({
+  format: z.literal(ARCHIVE_FORMAT),
+  format_version: z.literal(ARCHIVE_FORMAT_VERSION),
+  table: z.literal("public.audit_logs"),
+  partition: z.string().regex(/^audit_logs_p[0-9]{4}_[0-9]{2}$/),
+  archive_id: z.uuid(),
+  /** Rows with range_start <= timestamp < range_end. */
+  time_range: z.strictObject({ start: z.iso.datetime(), end: z.iso.datetime() }),
+  id_range: z.strictObject({ first: idText, last: idText }).nullable(),
+  row_count: z.number().int().min(0),
+  encoding: z.literal("ndjson+gzip"),
+  chunks: z.array(z.strictObject({
+    seq: z.number().int().min(1),
+    path: z.string().min(1),
+    first_id: idText,
+    last_id: idText,
+    row_count: z.number().int().min(1),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    bytes: z.number().int().min(1),
+  })),
+  archived_at: z.iso.datetime(),
+});
+
+export type ArchiveManifest = z.infer<typeof manifestSchema>;
+
+/** Deterministic bytes for a manifest: the same catalogue state always yields the same object. */
+export function encodeManifest(manifest: ArchiveManifest): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n");
+}
+
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+  let hex = "";
+  for (const b of digest) hex += b.toString(16).padStart(2, "0");
+  return hex;
+}
+
+/** gzip of text written piece by piece; only the compressed output is held. */
+export class GzipWriter {
+  private readonly writer: WritableStreamDefaultWriter<BufferSource>;
+  private readonly output: Promise<Uint8Array>;
+  private readonly encoder = new TextEncoder();
+
+  constructor() {
+    const stream = new CompressionStream("gzip");
+    this.writer = stream.writable.getWriter();
+    this.output = collect(stream.readable);
+  }
+
+  async write(text: string): Promise<void> {
+    await this.writer.write(this.encoder.encode(text));
+  }
+
+  async finish(): Promise<Uint8Array> {
+    await this.writer.close();
+    return this.output;
+  }
+}
+
+async function collect(readable: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  const reader = readable.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    size += value.byteLength;
+  }
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
+}
+
+export class ChunkFormatError extends Error {
+  override readonly name = "ChunkFormatError";
+}
+
+/**
+ * Decompresses a chunk and yields its lines, checking framing as it goes: a truncated or corrupt
+ * gzip stream, a missing final newline or an unparsable line is a ChunkFormatError.
+ */
+export async function* chunkLines(bytes: Uint8Array): AsyncGenerator<string> {
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream("gzip"));
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const reader = stream.getReader();
+  let pending = "";
+  for (;;) {
+    let result: ReadableStreamReadResult<Uint8Array>;
+    try {
+      result = await reader.read();
+    } catch {
+      throw new ChunkFormatError("gzip stream is corrupt or truncated");
+    }
+    if (result.done) break;
+    let text: string;
+    try {
+      text = decoder.decode(result.value, { stream: true });
+    } catch {
+      throw new ChunkFormatError("content is not valid UTF-8");
+    }
+    pending += text;
+    let newline = pending.indexOf("\n");
+    while (newline >= 0) {
+      yield pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+      newline = pending.indexOf("\n");
+    }
+  }
+  if (pending.length > 0) throw new ChunkFormatError("last line is not terminated (truncated content)");
+}
+
+/** The id of a row line (the archiver writes `{"id":…` first, as row_to_json does). */
+export function lineId(line: string): bigint {
+  const match = /^\{"id":(-?[0-9]{1,19}),/.exec(line);
+  if (!match) throw new ChunkFormatError("a line is not an audit row");
+  return BigInt(match[1]);
+}
