@@ -33,6 +33,8 @@ export interface AppConfig {
   maxBodyBytes: number;
   /** audit-archive: partition upkeep and archival (see archiveConfigFromEnv). */
   archive: ArchiveConfig;
+  /** audit-logs: cursors, export and live stream (see auditLogsConfigFromEnv). */
+  auditLogs: AuditLogsConfig;
 }
 
 export function configFromEnv(env: Record<string, string | undefined>): AppConfig {
@@ -66,6 +68,7 @@ export function configFromEnv(env: Record<string, string | undefined>): AppConfi
     trustedProxyHops: e.TRUSTED_PROXY_HOPS,
     maxBodyBytes: e.MAX_BODY_BYTES,
     archive: archiveConfigFromEnv(env),
+    auditLogs: auditLogsConfigFromEnv(env),
   };
 }
 
@@ -149,3 +152,29 @@ export function processEnv(): Record<string, string | undefined> {
   return (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
 }
 
+// audit-logs settings.
+const auditLogsEnvSchema = z.object({
+  /** HMAC key for pagination cursors; when unset, one is derived from the active keyring key. */
+  AUDIT_CURSOR_SECRET: z.string().min(32, "AUDIT_CURSOR_SECRET must be at least 32 characters").optional(),
+  AUDIT_STREAM_HEARTBEAT_SECONDS: z.coerce.number().int().min(1).max(300).default(15),
+  AUDIT_EXPORT_BATCH_ROWS: z.coerce.number().int().min(100).max(50_000).default(2_000),
+});
+
+export interface AuditLogsConfig {
+  cursorSecret?: string;
+  streamHeartbeatMs: number;
+  exportBatchRows: number;
+}
+
+export function auditLogsConfigFromEnv(env: Record<string, string | undefined>): AuditLogsConfig {
+  const parsed = auditLogsEnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new Error(`invalid configuration: ${problems}`);
+  }
+  return {
+    cursorSecret: parsed.data.AUDIT_CURSOR_SECRET,
+    streamHeartbeatMs: parsed.data.AUDIT_STREAM_HEARTBEAT_SECONDS * 1000,
+    exportBatchRows: parsed.data.AUDIT_EXPORT_BATCH_ROWS,
+  };
+}
