@@ -170,7 +170,10 @@ export function canonicalFilters(filters: AuditFilters): string {
   return JSON.stringify(Object.fromEntries(Object.entries(filters).sort(([a], [b]) => (a < b ? -1 : 1))));
 }
 
-export const auditFilterQuery = z.object(filterFields).superRefine(refineRange);
+/** Unknown query parameters are refused: a mistyped filter must not silently widen a query. */
+const noOtherParameters = z.never({ message: "is not a parameter of this route" });
+
+export const auditFilterQuery = z.object(filterFields).catchall(noOtherParameters).superRefine(refineRange);
 
 export const listQuery = z
   .object({
@@ -189,6 +192,7 @@ export const listQuery = z
       .optional()
       .openapi({ param: { name: "cursor", in: "query" }, description: "next_cursor of the previous page (same project and filters)" }),
   })
+  .catchall(noOtherParameters)
   .superRefine(refineRange);
 
 export const statsQuery = z
@@ -198,6 +202,7 @@ export const statsQuery = z
       .enum(STATS_GROUPS, { message: `must be one of ${STATS_GROUPS.join(", ")}` })
       .openapi({ param: { name: "group_by", in: "query" } }),
   })
+  .catchall(noOtherParameters)
   .superRefine(refineRange);
 
 export const exportQuery = z
@@ -208,6 +213,7 @@ export const exportQuery = z
       .default("ndjson")
       .openapi({ param: { name: "format", in: "query" } }),
   })
+  .catchall(noOtherParameters)
   .superRefine(refineRange);
 
 export const getParams = z.object({
@@ -218,7 +224,7 @@ export const getParams = z.object({
     .openapi({ param: { name: "id", in: "path" }, example: "42" }),
 });
 
-export const getQuery = z.object({ project_id: projectId });
+export const getQuery = z.object({ project_id: projectId }).catchall(noOtherParameters);
 
 // ---------------------------------------------------------------------------------------------
 // Responses
