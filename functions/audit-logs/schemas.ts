@@ -170,13 +170,18 @@ export function canonicalFilters(filters: AuditFilters): string {
   return JSON.stringify(Object.fromEntries(Object.entries(filters).sort(([a], [b]) => (a < b ? -1 : 1))));
 }
 
-/** Unknown query parameters are refused: a mistyped filter must not silently widen a query. */
-const noOtherParameters = z.never({ message: "is not a parameter of this route" });
+/** Unknown query parameters are refused (named, up to 64 characters): a mistyped filter must not silently widen a query. */
+function closedQuery<S extends z.ZodRawShape>(shape: S) {
+  return z.looseObject(shape).superRefine((value, ctx) => {
+    for (const key of Object.keys(value)) {
+      if (!Object.hasOwn(shape, key)) ctx.addIssue({ code: "custom", path: [key.slice(0, 64)], message: "is not a parameter of this route" });
+    }
+  });
+}
 
-export const auditFilterQuery = z.object(filterFields).catchall(noOtherParameters).superRefine(refineRange);
+export const auditFilterQuery = closedQuery(filterFields).superRefine(refineRange);
 
-export const listQuery = z
-  .object({
+export const listQuery = closedQuery({
     ...filterFields,
     limit: z.coerce
       .number({ message: "must be an integer" })
@@ -192,39 +197,34 @@ export const listQuery = z
       .optional()
       .openapi({ param: { name: "cursor", in: "query" }, description: "next_cursor of the previous page (same project and filters)" }),
   })
-  .catchall(noOtherParameters)
   .superRefine(refineRange);
 
-export const statsQuery = z
-  .object({
+export const statsQuery = closedQuery({
     ...filterFields,
     group_by: z
       .enum(STATS_GROUPS, { message: `must be one of ${STATS_GROUPS.join(", ")}` })
       .openapi({ param: { name: "group_by", in: "query" } }),
   })
-  .catchall(noOtherParameters)
   .superRefine(refineRange);
 
-export const exportQuery = z
-  .object({
+export const exportQuery = closedQuery({
     ...filterFields,
     format: z
       .enum(EXPORT_FORMATS, { message: `must be one of ${EXPORT_FORMATS.join(", ")}` })
       .default("ndjson")
       .openapi({ param: { name: "format", in: "query" } }),
   })
-  .catchall(noOtherParameters)
   .superRefine(refineRange);
 
 export const getParams = z.object({
   id: z
     .string()
     .regex(/^[1-9][0-9]{0,18}$/, "must be a positive integer id")
-    .refine((v) => BigInt(v) <= 9223372036854775807n, { message: "must be a positive integer id" })
+    .refine((v) => !/^[0-9]+$/.test(v) || BigInt(v) <= 9223372036854775807n, { message: "must be a positive integer id" })
     .openapi({ param: { name: "id", in: "path" }, example: "42" }),
 });
 
-export const getQuery = z.object({ project_id: projectId }).catchall(noOtherParameters);
+export const getQuery = closedQuery({ project_id: projectId });
 
 // ---------------------------------------------------------------------------------------------
 // Responses
