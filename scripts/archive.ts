@@ -24,7 +24,7 @@ const out = (line: string) => process.stdout.write(`${line}\n`);
 class UsageError extends Error {}
 
 const partitionName = z.string().regex(/^audit_logs_p[0-9]{4}_[0-9]{2}$/, "a partition name like audit_logs_p2025_01");
-const list = <T extends z.ZodType>(item: T) =>
+const list = (item: z.ZodType<string, string>) =>
   z.string().transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean)).pipe(z.array(item).min(1));
 // Any 8-4-4-4-12 hex uuid (audit rows keep whatever id they recorded), as the query API accepts.
 const uuidText = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, "must be a uuid");
