@@ -55,8 +55,8 @@ export function createDirectAuditReader(sql: Sql): DirectAuditReader {
           select secret_store.audit_filter_clause(${filters as never}::jsonb) as clause,
                  set_config('request.jwt.claims', ${claimsOf(caller)}, true),
                  set_config('role', 'authenticated', true)`;
-        const query = `select secret_store.audit_log_json(a)::text as entry
-                         from public.audit_logs a
+        const query = `select a.entry::text as entry
+                         from secret_store.audit_log_entries a
                         where a.project_id = $1 and a.id <> $2 and ${clause}
                         order by a."timestamp" desc, a.id desc`;
         for await (const rows of conn.unsafe<{ entry: string }[]>(query, [projectId, excludeId]).cursor(batchSize)) {
@@ -103,10 +103,10 @@ export function createDirectAuditReader(sql: Sql): DirectAuditReader {
         await tx`select set_config('role', 'authenticated', true)`;
         const rows = await tx.unsafe<{ id: string; entry: string }[]>(
           `select id::text as id, entry from (
-             select a.id, secret_store.audit_log_json(a)::text as entry from public.audit_logs a
+             select a.id, a.entry::text as entry from secret_store.audit_log_entries a
               where a.project_id = $1 and a.id > $2 and a.id <= $3 and ${book.clause}
              union all
-             select a.id, secret_store.audit_log_json(a)::text as entry from public.audit_logs a
+             select a.id, a.entry::text as entry from secret_store.audit_log_entries a
               where a.project_id = $1 and a.id = any($4::bigint[]) and a.id <= $2 and ${book.clause}
            ) m order by m.id limit $5`,
           [projectId, state.after.toString(), book.hi, state.pending.map(String) as never, batchSize],
