@@ -28,7 +28,13 @@ it("seeds, measures first pages for every filter set and export throughput", asy
   expect(parts).toBeGreaterThanOrEqual(6);
   const disabled = await db.sql`select tgname from pg_trigger where tgrelid = 'public.audit_logs'::regclass and tgenabled = 'D'`;
   expect(disabled).toHaveLength(0);
-  // The migrations' indexes are all back.
+  // The migrations' indexes are all back, valid, on every partition.
+  const invalid = await db.sql`select indexrelid::regclass::text as name from pg_index where not indisvalid`;
+  expect(invalid).toEqual([]);
+  const [{ partitions, indexed }] = await db.sql`
+    select (select count(*)::int from pg_inherits where inhparent = 'public.audit_logs'::regclass) as partitions,
+           (select count(*)::int from pg_inherits where inhparent = 'public.audit_logs_project_ip_time_idx'::regclass) as indexed`;
+  expect(indexed).toBe(partitions);
   const indexes = await db.sql`select indexname from pg_indexes where schemaname = 'public' and tablename = 'audit_logs' order by 1`;
   expect(indexes.map((i) => i.indexname)).toEqual([
     "audit_logs_failed_time_idx", "audit_logs_identity_time_idx", "audit_logs_pkey", "audit_logs_project_ip_time_idx", "audit_logs_project_time_idx", "audit_logs_secret_time_idx",
