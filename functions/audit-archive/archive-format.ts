@@ -3,6 +3,7 @@
 //   <prefix>/manifest.json              what a reader needs to prove the archive complete and intact
 // A row line is Postgres's own row_to_json of the audit row (timestamps in UTC), so what comes back
 // is byte for byte what the table held.
+import { createGzip } from "node:zlib";
 import { z } from "zod";
 
 export const ARCHIVE_FORMAT = "secret-audit/audit-logs-archive";
@@ -57,45 +58,57 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   return hex;
 }
 
-/** gzip of text written piece by piece; only the compressed output is held. */
+/** gzip level: 1 is ~3x faster than the default 6 for ~10% more bytes; CPU is the scarce resource. */
+export const GZIP_LEVEL = 1;
+
+/**
+ * gzip of text written piece by piece; only the compressed output is held. One write is compressed
+ * (on zlib's thread) while the caller prepares the next; writes beyond that wait.
+ */
 export class GzipWriter {
-  private readonly writer: WritableStreamDefaultWriter<BufferSource>;
-  private readonly output: Promise<Uint8Array>;
-  private readonly encoder = new TextEncoder();
+  private readonly gzip = createGzip({ level: GZIP_LEVEL });
+  private readonly parts: Uint8Array[] = [];
+  private size = 0;
+  private inFlight: Promise<void> = Promise.resolve();
+  private failure: Error | null = null;
+  private readonly ended: Promise<void>;
 
   constructor() {
-    const stream = new CompressionStream("gzip");
-    this.writer = stream.writable.getWriter();
-    this.output = collect(stream.readable);
+    this.gzip.on("data", (part: Uint8Array) => {
+      this.parts.push(part);
+      this.size += part.byteLength;
+    });
+    this.ended = new Promise((resolve, reject) => {
+      this.gzip.on("end", resolve);
+      this.gzip.on("error", (err: Error) => {
+        this.failure = err;
+        reject(err);
+      });
+    });
+    this.ended.catch(() => {});
   }
 
   async write(text: string): Promise<void> {
-    await this.writer.write(this.encoder.encode(text));
+    await this.inFlight;
+    if (this.failure) throw this.failure;
+    this.inFlight = new Promise((resolve, reject) => {
+      this.gzip.write(text, "utf8", (err) => (err ? reject(err) : resolve()));
+    });
   }
 
   async finish(): Promise<Uint8Array> {
-    await this.writer.close();
-    return this.output;
+    await this.inFlight;
+    this.gzip.end();
+    await this.ended;
+    const out = new Uint8Array(this.size);
+    let offset = 0;
+    for (const part of this.parts) {
+      out.set(part, offset);
+      offset += part.byteLength;
+    }
+    this.parts.length = 0;
+    return out;
   }
-}
-
-async function collect(readable: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  const reader = readable.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    parts.push(value);
-    size += value.byteLength;
-  }
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
 }
 
 export class ChunkFormatError extends Error {

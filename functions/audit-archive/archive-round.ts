@@ -22,11 +22,11 @@ import {
   chunkPath,
   encodeManifest,
   GzipWriter,
-  lineId,
   MANIFEST_CONTENT_TYPE,
   manifestPath,
   sha256Hex,
 } from "./archive-format.ts";
+import { auditRowEncoding, type RowEncoding } from "./row-encoding.ts";
 import { ArchiveStorageError, type ArchiveStorage } from "./storage.ts";
 
 export type ArchiveSettings = Pick<
@@ -146,7 +146,7 @@ interface ExportedChunk {
 }
 
 const PARTITION_NAME = /^audit_logs_p[0-9]{4}_[0-9]{2}$/;
-const CURSOR_BATCH_ROWS = 2_000;
+const FETCH_BATCH_ROWS = 2_000;
 const MIN_BIGINT = "-9223372036854775808";
 /** An occupied or corrupted path makes the object move to `….rN.…`; this many times per object and call. */
 const MAX_PATH_MOVES = 3;
@@ -236,6 +236,7 @@ export async function duePartitions(sql: Sql, retention: string): Promise<DuePar
 class Round {
   private readonly startedAt = performance.now();
   private chunksStored = 0;
+  private encoding?: Promise<RowEncoding>;
   private readonly log: (line: string) => void;
 
   constructor(private readonly deps: ArchiveRoundDeps, private readonly runId: string) {
@@ -337,29 +338,42 @@ class Round {
     partition: string,
     range: { after: string; limit: number } | { first: string; last: string },
   ): Promise<ExportedChunk | null> {
-    const query = "after" in range
-      ? `select row_to_json(t)::text as line from audit_partitions."${partition}" t where t.id > $1 order by t.id limit $2`
-      : `select row_to_json(t)::text as line from audit_partitions."${partition}" t where t.id >= $1 and t.id <= $2 order by t.id`;
-    const params = "after" in range ? [range.after, range.limit] : [range.first, range.last];
+    this.encoding ??= auditRowEncoding(this.deps.sql);
+    const encoding = await this.encoding;
+    const from = `from audit_partitions."${partition}" t`;
     return await this.deps.sql.begin(async (tx) => {
-      // The archive's timestamps are UTC whatever the connection's settings.
+      // Text output the encoder expects, whatever the connection's settings.
       await tx`set local timezone = 'UTC'`;
+      await tx`set local datestyle = 'ISO, YMD'`;
+      // Keyset batches with one fetched ahead: Postgres works on the next while this one is encoded.
+      const end = "after" in range ? null : range.last;
+      let remaining = "after" in range ? range.limit : Number.MAX_SAFE_INTEGER;
+      const fetchAfter = (after: string) => {
+        const n = Math.min(FETCH_BATCH_ROWS, remaining);
+        remaining -= n;
+        return n <= 0 ? Promise.resolve([]) : end === null
+          ? tx.unsafe(`select ${encoding.selectList} ${from} where t.id > $1 order by t.id limit $2`, [after, n]).values()
+          : tx.unsafe(`select ${encoding.selectList} ${from} where t.id > $1 and t.id <= $2 order by t.id limit $3`, [after, end, n]).values();
+      };
       const gzip = new GzipWriter();
       let rows = 0;
-      let firstLine = "";
-      let lastLine = "";
-      for await (const batch of tx.unsafe<{ line: string }[]>(query, params).cursor(CURSOR_BATCH_ROWS)) {
-        if (batch.length === 0) continue;
-        if (rows === 0) firstLine = batch[0].line;
-        lastLine = batch[batch.length - 1].line;
+      let firstId = "";
+      let lastId = "";
+      let next = fetchAfter("after" in range ? range.after : (BigInt(range.first) - 1n).toString());
+      for (;;) {
+        const batch = (await next) as unknown as (string | null)[][];
+        if (batch.length === 0) break;
+        if (rows === 0) firstId = batch[0][0]!;
+        lastId = batch[batch.length - 1][0]!;
         rows += batch.length;
+        next = batch.length < FETCH_BATCH_ROWS ? Promise.resolve([]) : fetchAfter(lastId);
         let text = "";
-        for (const r of batch) text += r.line + "\n";
+        for (const row of batch) text += encoding.encode(row) + "\n";
         await gzip.write(text);
       }
       const bytes = await gzip.finish();
       if (rows === 0) return null;
-      return { bytes, rows, firstId: lineId(firstLine).toString(), lastId: lineId(lastLine).toString() };
+      return { bytes, rows, firstId, lastId };
     });
   }
 
