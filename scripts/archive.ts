@@ -8,12 +8,14 @@
 //                                 (half-open, ISO 8601), --user-identity, --access-type, --action, --outcome
 //   run [--dry-run]               one archival round, as POST /audit-archive does
 //
-// Reads SUPABASE_DB_URL and the AUDIT_ARCHIVE_* settings (shared/config.ts); Supabase Storage when
-// SUPABASE_SERVICE_ROLE_KEY is set (or AUDIT_ARCHIVE_STORAGE=supabase), else .local/archive.
+// Reads SUPABASE_DB_URL (else DATABASE_URL, else the `npm start` database) and the AUDIT_ARCHIVE_*
+// settings (shared/config.ts); Supabase Storage when SUPABASE_SERVICE_ROLE_KEY is set (or
+// AUDIT_ARCHIVE_STORAGE=supabase), else the local stack's .local/archive.
 // Exit status: 0 when everything checked out, 1 on a verification problem, 2 on bad usage.
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { archiveConfigFromEnv, processEnv } from "../shared/config.ts";
+import { LOCAL_ARCHIVE_DIR, LOCAL_STACK_DB_URL } from "./lib/dev-keys.ts";
 import { verifyArchive } from "../functions/audit-archive/archive-reader.ts";
 import { describeFailure } from "../functions/audit-archive/archive-round.ts";
 import { createArchiveRunner, type ArchiveRunner } from "../functions/audit-archive/runner.ts";
@@ -125,8 +127,12 @@ async function main(argv: string[]): Promise<number> {
   if (!command || !["list", "verify", "cat", "run"].includes(command)) {
     throw new UsageError("usage: npm run archive -- list | verify <partition>|--all | cat <partition> [filters] | run [--dry-run]");
   }
-  const config = archiveConfigFromEnv(processEnv());
-  if (!config.dbUrl) throw new UsageError("set SUPABASE_DB_URL (local stack: postgres://postgres:postgres@127.0.0.1:54322/postgres)");
+  const env = processEnv();
+  const config = archiveConfigFromEnv({
+    AUDIT_ARCHIVE_LOCAL_DIR: LOCAL_ARCHIVE_DIR,
+    ...env,
+    SUPABASE_DB_URL: env.SUPABASE_DB_URL ?? env.DATABASE_URL ?? LOCAL_STACK_DB_URL,
+  });
   const runner = createArchiveRunner(config, { log: err });
   try {
     if (command === "list") {

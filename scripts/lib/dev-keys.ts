@@ -13,6 +13,12 @@ export const LOCAL_DIR = join(REPO_ROOT, ".local");
 
 export const SIGNING_KEY_FILE = "dev-signing-key.json";
 export const KEYRING_FILE = "keyring.json";
+export const ARCHIVE_KEY_FILE = "archive-key.json";
+/** Where `npm start` runs its embedded Postgres (port as `supabase start` uses). */
+export const LOCAL_STACK_PG_PORT = 54322;
+export const LOCAL_STACK_DB_URL = `postgres://postgres:postgres@127.0.0.1:${LOCAL_STACK_PG_PORT}/postgres`;
+/** Where the local stack's audit-archive keeps its "Storage" bucket. */
+export const LOCAL_ARCHIVE_DIR = join(LOCAL_DIR, "archive");
 
 /** An ES256 private JWK that names itself (`kid`). */
 export interface DevSigningKey extends JWK {
@@ -38,6 +44,8 @@ export interface DevKeys {
   signingKey: DevSigningKey;
   jwks: PublicJwks;
   keyring: DevKeyring;
+  /** AUDIT_ARCHIVE_KEY: what pg_cron (here: anyone calling by hand) presents to audit-archive. */
+  archiveKey: string;
 }
 
 /** Reads the dev keys from `dir`, creating whichever is missing. */
@@ -45,13 +53,14 @@ export function ensureDevKeys(dir: string = LOCAL_DIR): DevKeys {
   mkdirSync(dir, { recursive: true });
   const signingKey = readOrCreate(join(dir, SIGNING_KEY_FILE), createSigningKey, assertSigningKey);
   const keyring = readOrCreate(join(dir, KEYRING_FILE), createKeyring, assertKeyring);
-  return { signingKey, jwks: publicJwks(signingKey), keyring };
+  const { archiveKey } = readOrCreate(join(dir, ARCHIVE_KEY_FILE), createArchiveKey, assertArchiveKey);
+  return { signingKey, jwks: publicJwks(signingKey), keyring, archiveKey };
 }
 
 /** Fresh keys that are never written anywhere: for tests that want their own. */
 export function ephemeralDevKeys(): DevKeys {
   const signingKey = createSigningKey();
-  return { signingKey, jwks: publicJwks(signingKey), keyring: createKeyring() };
+  return { signingKey, jwks: publicJwks(signingKey), keyring: createKeyring(), archiveKey: createArchiveKey().archiveKey };
 }
 
 /** The JWKS to publish: public members only (no `d`). */
@@ -104,6 +113,15 @@ function createSigningKey(): DevSigningKey {
 function createKeyring(): DevKeyring {
   const keyId = `dev-${new Date().toISOString().slice(0, 10).replaceAll("-", "")}-${randomBytes(3).toString("hex")}`;
   return { activeKeyId: keyId, keys: { [keyId]: randomBytes(32).toString("base64") } };
+}
+
+function createArchiveKey(): { archiveKey: string } {
+  return { archiveKey: randomBytes(32).toString("base64url") };
+}
+
+function assertArchiveKey(value: unknown): asserts value is { archiveKey: string } {
+  const k = value as { archiveKey?: unknown } | null;
+  if (!k || typeof k.archiveKey !== "string" || k.archiveKey.length < 32) throw new Error('is not { "archiveKey": "<32+ chars>" }');
 }
 
 function assertSigningKey(value: unknown): asserts value is DevSigningKey {

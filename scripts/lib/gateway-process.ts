@@ -1,23 +1,25 @@
 // Runs scripts/gateway.ts under the real Deno runtime as a child process: used by `npm start`,
 // the e2e tests and the benchmark.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { REPO_ROOT, type DevKeyring, type PublicJwks } from "./dev-keys.ts";
+import { LOCAL_ARCHIVE_DIR, REPO_ROOT, type DevKeyring, type PublicJwks } from "./dev-keys.ts";
 
 export const GATEWAY_ENTRY = join(REPO_ROOT, "scripts", "gateway.ts");
 
 /**
  * What the gateway and the functions need from Deno, and nothing more:
  * - net: listen, reach Postgres, fetch the JWKS (the functions fetch it from the gateway itself);
- * - env: shared/config reads the whole environment (Deno.env.toObject() needs unscoped env).
- * Module loading (our files, node_modules) needs no read permission. A function that writes local
- * files (audit-archive's local Storage) will need a scoped --allow-read/--allow-write=.local/...
+ * - env: shared/config reads the whole environment (Deno.env.toObject() needs unscoped env);
+ * - read/write of the archive directory only: audit-archive's local stand-in for Storage.
+ * Module loading (our files, node_modules) needs no read permission.
  */
-export const GATEWAY_PERMISSIONS = ["--allow-net", "--allow-env"];
+export function gatewayPermissions(archiveDir: string): string[] {
+  return ["--allow-net", "--allow-env", `--allow-read=${archiveDir}`, `--allow-write=${archiveDir}`];
+}
 
 /** Environment variables of the parent that Deno itself needs (caches, temp dir, locale). */
 const INHERITED_ENV = ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "TZ", "LANG", "LC_ALL"];
@@ -55,6 +57,9 @@ export interface FunctionEnvOptions {
   supabaseUrl: string;
   dbUrl: string;
   keyring: DevKeyring;
+  archiveKey: string;
+  /** Absolute path of the local archive "bucket" directory. */
+  archiveDir: string;
 }
 
 /** The environment shared/config.ts reads, for the local stack. AUTH_* default from SUPABASE_URL. */
@@ -65,13 +70,18 @@ export function functionEnv(opts: FunctionEnvOptions): Record<string, string> {
     SECRET_PROXY_DB_TRANSPORT: "postgres",
     SECRETS_KEYRING: JSON.stringify(opts.keyring.keys),
     SECRETS_ACTIVE_KEY_ID: opts.keyring.activeKeyId,
+    AUDIT_ARCHIVE_KEY: opts.archiveKey,
+    AUDIT_ARCHIVE_STORAGE: "local",
+    AUDIT_ARCHIVE_LOCAL_DIR: opts.archiveDir,
   };
 }
 
 export interface StartGatewayOptions {
   /** Postgres the functions connect to (SUPABASE_DB_URL). */
   dbUrl: string;
-  keys: { jwks: PublicJwks; keyring: DevKeyring };
+  keys: { jwks: PublicJwks; keyring: DevKeyring; archiveKey: string };
+  /** audit-archive's local Storage directory. Default: .local/archive. */
+  archiveDir?: string;
   /** Default: a free port. */
   port?: number;
   hostname?: string;
@@ -105,7 +115,16 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
   const env: Record<string, string> = {};
   for (const name of INHERITED_ENV) if (process.env[name]) env[name] = process.env[name]!;
   for (const name of PASSTHROUGH_FUNCTION_ENV) if (process.env[name]) env[name] = process.env[name]!;
-  Object.assign(env, functionEnv({ supabaseUrl: url, dbUrl: opts.dbUrl, keyring: opts.keys.keyring }), opts.env, {
+  const archiveDir = opts.archiveDir ?? LOCAL_ARCHIVE_DIR;
+  mkdirSync(archiveDir, { recursive: true });
+  const functionSettings = functionEnv({
+    supabaseUrl: url,
+    dbUrl: opts.dbUrl,
+    keyring: opts.keys.keyring,
+    archiveKey: opts.keys.archiveKey,
+    archiveDir,
+  });
+  Object.assign(env, functionSettings, opts.env, {
     GATEWAY_HOSTNAME: hostname,
     GATEWAY_PORT: String(port),
     GATEWAY_JWKS: JSON.stringify(opts.keys.jwks),
@@ -115,7 +134,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
 
   const child = spawn(
     denoExecutable(),
-    ["run", "--quiet", "--no-prompt", "--config", join(REPO_ROOT, "deno.json"), ...GATEWAY_PERMISSIONS, GATEWAY_ENTRY],
+    ["run", "--quiet", "--no-prompt", "--config", join(REPO_ROOT, "deno.json"), ...gatewayPermissions(archiveDir), GATEWAY_ENTRY],
     // stdin stays an open pipe: when this process dies, it closes and the gateway exits with it.
     { cwd: REPO_ROOT, env, stdio: ["pipe", "pipe", "pipe"] },
   );

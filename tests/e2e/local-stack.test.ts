@@ -3,6 +3,9 @@
 // hosted Supabase: supabase-js `functions.invoke()` with a JWT minted by the dev signing key.
 import { createClient, FunctionsHttpError, type SupabaseClient } from "@supabase/supabase-js";
 import ws from "ws";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applySeed, DEMO_ADMIN, DEMO_PROJECT_ID, DEMO_RUNNER } from "../../scripts/lib/demo-data.ts";
 import { devIssuer, ephemeralDevKeys, mintDevToken, type DevKeys } from "../../scripts/lib/dev-keys.ts";
@@ -19,6 +22,7 @@ const gatewayLog: string[] = [];
 let admin: SupabaseClient;
 let runner: SupabaseClient;
 let tokens: { admin: string; runner: string };
+let archiveDir: string;
 
 function clientWith(token: string): SupabaseClient {
   return createClient(gateway.url, "anon-key-placeholder", {
@@ -41,7 +45,8 @@ beforeAll(async () => {
   db = await createTestDatabase();
   await applySeed(db.sql);
   keys = ephemeralDevKeys();
-  gateway = await startGateway({ dbUrl: db.url, keys, onLog: (line) => gatewayLog.push(line) });
+  archiveDir = mkdtempSync(join(tmpdir(), "secret-audit-e2e-archive-"));
+  gateway = await startGateway({ dbUrl: db.url, keys, archiveDir, onLog: (line) => gatewayLog.push(line) });
   const issuer = devIssuer(gateway.url);
   tokens = {
     admin: await mintDevToken({ signingKey: keys.signingKey, sub: DEMO_ADMIN, issuer }),
@@ -54,6 +59,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gateway?.stop();
   await db?.drop();
+  if (archiveDir) rmSync(archiveDir, { recursive: true, force: true });
 });
 
 describe("local stack (Deno gateway + secret-proxy + Postgres)", () => {
@@ -114,12 +120,48 @@ describe("local stack (Deno gateway + secret-proxy + Postgres)", () => {
     expect(await errorOf(error)).toEqual({ status: 401, code: "unauthorized" });
   });
 
+  it("lets the admin (audit:read) ask who read the secret, and records that look", async () => {
+    const { data, error } = await admin.functions.invoke(
+      `audit-logs?project_id=${DEMO_PROJECT_ID}&secret_name=${SECRET_NAME}&access_type=read`,
+      { method: "GET" },
+    );
+    expect(error).toBeNull();
+    expect(data.next_cursor).toBeNull();
+    expect(data.data.map((e: Record<string, unknown>) => [e.action, e.user_identity, e.ip_address])).toEqual([
+      ["read", DEMO_RUNNER, "127.0.0.1"],
+    ]);
+    const [look] = await db.sql`
+      select action::text, outcome::text, user_identity from public.audit_logs where action = 'audit_query' order by id desc limit 1`;
+    expect(look).toEqual({ action: "audit_query", outcome: "granted", user_identity: DEMO_ADMIN });
+  });
+
+  it("answers the PRD's path GET /api/audit-logs and refuses the runner (no audit:read)", async () => {
+    const res = await fetch(`${gateway.url}/api/audit-logs?project_id=${DEMO_PROJECT_ID}`, {
+      headers: { authorization: `Bearer ${tokens.runner}` },
+    });
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("forbidden");
+  });
+
+  it("runs an audit-archive dry run with the archive key and refuses a user JWT", async () => {
+    const url = `${gateway.url}/functions/v1/audit-archive`;
+    const withKey = await fetch(url, {
+      method: "POST",
+      headers: { authorization: `Bearer ${keys.archiveKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ dry_run: true }),
+    });
+    expect(withKey.status).toBe(200);
+    expect(await withKey.json()).toMatchObject({ dry_run: true });
+    const withJwt = await fetch(url, { method: "POST", headers: { authorization: `Bearer ${tokens.admin}` } });
+    expect(withJwt.status).toBe(401);
+  });
+
   it("logs one line per request without tokens or values", () => {
     const requestLines = gatewayLog.filter((line) => /^(GET|PUT|POST|DELETE|HEAD) \//.test(line));
     expect(requestLines.length).toBeGreaterThanOrEqual(5);
     for (const line of requestLines) expect(line).toMatch(/^[A-Z]+ \/\S* \d{3} \d+\.\dms$/);
     const everything = gatewayLog.join("\n");
-    for (const secret of [SECRET_VALUE, tokens.admin, tokens.runner, keys.signingKey.d]) {
+    for (const secret of [SECRET_VALUE, tokens.admin, tokens.runner, keys.signingKey.d, keys.archiveKey]) {
       expect(everything).not.toContain(secret);
     }
   });
