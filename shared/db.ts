@@ -40,13 +40,15 @@ export function createPostgresRpc(sqlOrUrl: Sql | string, opts: { poolMax?: numb
       assertSqlName("function", fn);
       const names = Object.keys(args);
       names.forEach((n) => assertSqlName("argument", n));
-      const call = `select ${schema}.${fn}(${names.map((n, i) => `${n} => $${i + 1}`).join(", ")}) as result`;
-      // Pipelined: claims + role, then the call, in one transaction and one round trip.
-      const [, rows] = await sql.begin((tx) => [
-        tx`select set_config('request.jwt.claims', ${JSON.stringify(caller.claims)}, true),
-                  set_config('role', 'authenticated', true)`,
-        tx.unsafe(call, names.map((n) => args[n] as never)),
-      ]);
+      // One statement, so one round trip and one implicit transaction: the materialized CTE sets
+      // the caller's claims and role (transaction-local, as PostgREST does) before the function
+      // runs, and postgres.js resolves only at ReadyForQuery, i.e. after the commit succeeded, so
+      // no result is used unless its audit row is durable.
+      const params = names.map((n, i) => `${n} => $${i + 2}`).join(", ");
+      const statement = `with caller as materialized (
+          select set_config('request.jwt.claims', $1, true), set_config('role', 'authenticated', true))
+        select ${schema}.${fn}(${params}) as result from caller`;
+      const rows = await sql.unsafe(statement, [JSON.stringify(caller.claims), ...names.map((n) => args[n])] as never[]);
       return (rows as unknown as { result: T }[])[0].result;
     },
     close: () => sql.end({ timeout: 5 }),

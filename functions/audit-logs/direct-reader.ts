@@ -32,6 +32,8 @@ export interface DirectAuditReader {
   poll(caller: DbCaller, projectId: string, filters: AuditFilters, state: StreamState, batchSize: number): Promise<PollResult>;
   /** LISTEN on the audit channel; `onNotify` gets the project id of each new entry. */
   listen(onNotify: (projectId: string) => void, onConnect: () => void): Promise<{ unlisten(): Promise<void> }>;
+  /** Ask for wake-ups for exactly these projects for the next leaseSeconds ([] ends the watch). */
+  watch(watcherId: string, projectIds: string[], leaseSeconds: number): Promise<void>;
 }
 
 export const AUDIT_NOTIFY_CHANNEL = "audit_logs";
@@ -134,6 +136,10 @@ export function createDirectAuditReader(sql: Sql): DirectAuditReader {
         onConnect,
       );
       return { unlisten: () => subscription.unlisten() };
+    },
+
+    async watch(watcherId, projectIds, leaseSeconds) {
+      await sql`select secret_store.renew_audit_stream_watch(${watcherId}::uuid, ${projectIds}::uuid[], ${leaseSeconds}::int)`;
     },
   };
 }

@@ -33,20 +33,27 @@ export function decodeStreamState(text: string): StreamState | null {
   return { after, pending };
 }
 
-/** One LISTEN connection per function instance, fanned out to the streams of each project. */
+/**
+ * One LISTEN connection per function instance, fanned out to the streams of each project. The
+ * database only announces entries of projects someone watches (see secret_store.announce_audit_entries), so the hub
+ * holds a lease on the projects its streams follow, renewed well before it lapses.
+ */
 export class AuditNotificationHub {
   private readonly subscribers = new Map<string, Set<() => void>>();
   private listening: Promise<{ unlisten(): Promise<void> } | null> | null = null;
+  private readonly watcherId = crypto.randomUUID();
+  private renewal: ReturnType<typeof setInterval> | undefined;
 
-  constructor(private readonly reader: DirectAuditReader) {}
+  constructor(private readonly reader: DirectAuditReader, private readonly leaseSeconds = 60) {}
 
   subscribe(projectId: string, wake: () => void): () => void {
     let set = this.subscribers.get(projectId);
+    const newProject = !set;
     if (!set) this.subscribers.set(projectId, (set = new Set()));
     set.add(wake);
     this.listening ??= this.reader
       .listen(
-        (project) => this.subscribers.get(project)?.forEach((w) => w()),
+        (project) => this.wakeProject(project),
         // (Re)connected: notifications may have been missed meanwhile, so everyone polls.
         () => this.subscribers.forEach((s) => s.forEach((w) => w())),
       )
@@ -55,16 +62,38 @@ export class AuditNotificationHub {
         this.listening = null;
         return null;
       });
+    // Entries committed before the lease was visible were not announced: poll once it is.
+    if (newProject) void this.renewWatch().then(() => this.wakeProject(projectId));
+    this.renewal ??= setInterval(() => void this.renewWatch(), (this.leaseSeconds * 1000) / 3);
     return () => {
       set.delete(wake);
-      if (set.size === 0) this.subscribers.delete(projectId);
+      if (set.size > 0) return;
+      this.subscribers.delete(projectId);
+      void this.renewWatch();
+      if (this.subscribers.size === 0) this.stopRenewal();
     };
   }
 
   async close(): Promise<void> {
+    this.stopRenewal();
+    await this.reader.watch(this.watcherId, [], this.leaseSeconds).catch(() => {});
     const listening = await this.listening;
     this.listening = null;
     await listening?.unlisten().catch(() => {});
+  }
+
+  private wakeProject(projectId: string): void {
+    this.subscribers.get(projectId)?.forEach((w) => w());
+  }
+
+  // A failed renewal only delays wake-ups: streams also poll on every heartbeat.
+  private renewWatch(): Promise<void> {
+    return this.reader.watch(this.watcherId, [...this.subscribers.keys()], this.leaseSeconds).catch(() => {});
+  }
+
+  private stopRenewal(): void {
+    if (this.renewal !== undefined) clearInterval(this.renewal);
+    this.renewal = undefined;
   }
 }
 

@@ -90,10 +90,10 @@ async function seed(sql: Sql, rows: number, log: (line: string) => void): Promis
   const secondsPerRow = (to.getTime() - from.getTime()) / 1000 / Math.max(rows, 1);
   log(`seeding ${rows.toLocaleString("en-US")} audit rows: ${PROJECTS} projects × ${SECRETS_PER_PROJECT} secrets, ${IDENTITIES} identities, ${MONTHS} monthly partitions (${from.toISOString().slice(0, 10)} … now)`);
 
-  // Historical rows: nobody listens, so the per-row NOTIFY (and a Realtime broadcast, if any) is
-  // switched off while seeding and on again afterwards.
+  // Historical rows: nobody listens, so a Realtime broadcast (if installed) is switched off while
+  // seeding and on again afterwards.
   const liveTriggers = (await sql<{ tgname: string }[]>`
-    select tgname from pg_trigger where tgrelid = 'public.audit_logs'::regclass and tgname in ('audit_logs_notify', 'audit_logs_broadcast')`)
+    select tgname from pg_trigger where tgrelid = 'public.audit_logs'::regclass and tgname = 'audit_logs_broadcast'`)
     .map((t) => t.tgname);
   for (const t of liveTriggers) await sql.unsafe(`alter table public.audit_logs disable trigger ${t}`);
   // Bulk load: secondary indexes are built once afterwards (same definitions), far faster than

@@ -114,6 +114,7 @@ begin
   from unnest(p_secret_ids, p_secret_names, p_secret_versions, p_outcomes) with ordinality
     as e(secret_id, secret_name, secret_version, outcome, ord)
   order by e.ord;
+  perform secret_store.announce_audit_entries(p_project_id);
 end
 $$;
 
@@ -393,6 +394,7 @@ begin
     case when jwt_subject is null then 'system'::public.audit_actor_type else secret_store.caller_actor_type() end,
     jsonb_build_object('principal', changed.principal, 'permission', changed.permission)
   );
+  perform secret_store.announce_audit_entries(changed.project_id);
   return null;
 end
 $$;

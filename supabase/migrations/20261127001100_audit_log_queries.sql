@@ -291,22 +291,6 @@ begin
 end
 $$;
 
--- Live stream, local and anywhere LISTEN works: a small wake-up per new entry. Listeners read the
--- row itself (as the caller, through RLS); the payload carries no row data.
-create function secret_store.notify_audit_log() returns trigger
-language plpgsql
-set search_path = ''
-as $$
-begin
-  perform pg_notify('audit_logs', json_build_object('project_id', new.project_id, 'id', new.id::text)::text);
-  return null;
-end
-$$;
-
-create trigger audit_logs_notify
-  after insert on public.audit_logs
-  for each row execute function secret_store.notify_audit_log();
-
 -- Supabase Realtime: each new entry is broadcast to the private channel audit:<project_id>.
 -- Best effort: a failed broadcast must not fail the access the row records (the row is committed
 -- either way, and the query API is the source of truth).
@@ -373,7 +357,6 @@ select secret_store.enable_audit_realtime();
 revoke all on function secret_store.audit_log_json(public.audit_logs) from public;
 revoke all on function secret_store.audit_filter_term(text, text, text[], text) from public;
 revoke all on function secret_store.audit_filter_clause(jsonb) from public;
-revoke all on function secret_store.notify_audit_log() from public;
 revoke all on function secret_store.broadcast_audit_log() from public;
 revoke all on function secret_store.enable_audit_realtime() from public;
 revoke all on function secret_store.access_type_of(public.audit_action) from public;

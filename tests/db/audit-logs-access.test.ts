@@ -59,7 +59,8 @@ describe("audit_logs through the Data API (RLS)", () => {
       `delete from public.audit_logs`,
       `select * from audit_partitions.audit_logs_default`,
       `select secret_store.audit_filter_clause('{}')`,
-      `select secret_store.notify_audit_log()`,
+      `select secret_store.announce_audit_entries('${projectA}')`,
+      `select secret_store.renew_audit_stream_watch(gen_random_uuid(), '{}', 60)`,
       `select secret_store.enable_audit_realtime()`,
     ]) {
       await expect(asCaller("auditor-a", (tx) => tx.unsafe(statement)), statement).rejects.toThrow(/permission denied/);
