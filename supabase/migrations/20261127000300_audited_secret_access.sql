@@ -16,9 +16,10 @@ immutable
 set search_path = ''
 as $$
 begin
+  -- Writes are the changes; every other action (reads, listings, looks at the trail) reads.
   return case
-    when p_action in ('read', 'batch_read', 'list') then 'read'::public.audit_access_type
-    else 'write'::public.audit_access_type
+    when p_action in ('create', 'update', 'delete', 'grant', 'revoke') then 'write'::public.audit_access_type
+    else 'read'::public.audit_access_type
   end;
 end
 $$;
