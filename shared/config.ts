@@ -37,13 +37,20 @@ export interface AppConfig {
   auditLogs: AuditLogsConfig;
 }
 
-export function configFromEnv(env: Record<string, string | undefined>): AppConfig {
-  const parsed = envSchema.safeParse(env);
+type Env = Record<string, string | undefined>;
+
+// Every problem at once, naming the variable (never echoing its value: it may be a key).
+function parseEnv<T extends z.ZodType>(schema: T, env: Env): z.infer<T> {
+  const parsed = schema.safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
     throw new Error(`invalid configuration: ${problems}`);
   }
-  const e = parsed.data;
+  return parsed.data;
+}
+
+export function configFromEnv(env: Env): AppConfig {
+  const e = parseEnv(envSchema, env);
   const supabaseUrl = e.SUPABASE_URL.replace(/\/+$/, "");
   const dbTransport = e.SECRET_PROXY_DB_TRANSPORT ?? (e.SUPABASE_DB_URL ? "postgres" : "postgrest");
   if (dbTransport === "postgres" && !e.SUPABASE_DB_URL) {
@@ -115,13 +122,8 @@ export interface ArchiveConfig {
   leaseSeconds: number;
 }
 
-export function archiveConfigFromEnv(env: Record<string, string | undefined>): ArchiveConfig {
-  const parsed = archiveEnvSchema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
-    throw new Error(`invalid configuration: ${problems}`);
-  }
-  const e = parsed.data;
+export function archiveConfigFromEnv(env: Env): ArchiveConfig {
+  const e = parseEnv(archiveEnvSchema, env);
   const kind = e.AUDIT_ARCHIVE_STORAGE ?? (e.SUPABASE_SERVICE_ROLE_KEY ? "supabase" : "local");
   return {
     supabaseUrl: e.SUPABASE_URL?.replace(/\/+$/, ""),
@@ -166,15 +168,11 @@ export interface AuditLogsConfig {
   exportBatchRows: number;
 }
 
-export function auditLogsConfigFromEnv(env: Record<string, string | undefined>): AuditLogsConfig {
-  const parsed = auditLogsEnvSchema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
-    throw new Error(`invalid configuration: ${problems}`);
-  }
+export function auditLogsConfigFromEnv(env: Env): AuditLogsConfig {
+  const e = parseEnv(auditLogsEnvSchema, env);
   return {
-    cursorSecret: parsed.data.AUDIT_CURSOR_SECRET,
-    streamHeartbeatMs: parsed.data.AUDIT_STREAM_HEARTBEAT_SECONDS * 1000,
-    exportBatchRows: parsed.data.AUDIT_EXPORT_BATCH_ROWS,
+    cursorSecret: e.AUDIT_CURSOR_SECRET,
+    streamHeartbeatMs: e.AUDIT_STREAM_HEARTBEAT_SECONDS * 1000,
+    exportBatchRows: e.AUDIT_EXPORT_BATCH_ROWS,
   };
 }

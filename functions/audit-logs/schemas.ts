@@ -3,6 +3,7 @@
 // object the SQL functions take (secret_store.audit_filter_clause defines what each one means).
 import { z } from "@hono/zod-openapi";
 import { isValidIpAddress, parseCidr } from "../../shared/client-ip.ts";
+import { authErrorResponses, errorResponse } from "../../shared/openapi.ts";
 
 export const ACCESS_TYPES = ["read", "write"] as const;
 export const AUDIT_ACTIONS = [
@@ -276,26 +277,10 @@ export const statsResponse = z
   })
   .openapi("AuditStats");
 
-export const errorEnvelope = z
-  .object({
-    error: z.object({
-      code: z.string(),
-      message: z.string(),
-      details: z.array(z.object({ parameter: z.string(), message: z.string() })).optional(),
-    }),
-  })
-  .openapi("Error");
-
-const errorResponse = (description: string) => ({
-  description,
-  content: { "application/json": { schema: errorEnvelope } },
-});
-
 export const commonErrorResponses = {
   400: errorResponse("Invalid filter or parameter (the error names it)"),
-  401: errorResponse("Missing, malformed, expired or otherwise invalid bearer token"),
   403: errorResponse("The caller lacks audit:read on this project (also for projects that do not exist)"),
-  503: errorResponse("Token verification temporarily unavailable"),
+  ...authErrorResponses,
 } as const;
 
 export const directConnectionErrorResponses = {

@@ -1,5 +1,6 @@
 // Path, query and body schemas shared by the secret-proxy routes; also their OpenAPI description.
 import { z } from "@hono/zod-openapi";
+import { authErrorResponses, errorResponse } from "../../shared/openapi.ts";
 
 export const SECRET_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
@@ -27,26 +28,10 @@ export const secretValue = z
     message: `must be at most ${MAX_SECRET_VALUE_BYTES} bytes (UTF-8)`,
   });
 
-export const errorEnvelope = z
-  .object({
-    error: z.object({
-      code: z.string(),
-      message: z.string(),
-      details: z.array(z.object({ parameter: z.string(), message: z.string() })).optional(),
-    }),
-  })
-  .openapi("Error");
-
-const errorResponse = (description: string) => ({
-  description,
-  content: { "application/json": { schema: errorEnvelope } },
-});
-
 /** The failures every authenticated route can answer with. */
 export const commonErrorResponses = {
   400: errorResponse("Invalid request (the error names the parameter)"),
-  401: errorResponse("Missing, malformed, expired or otherwise invalid bearer token"),
   403: errorResponse("The caller lacks the permission on this project (also for projects that do not exist)"),
   413: errorResponse("Request body too large"),
-  503: errorResponse("Token verification temporarily unavailable"),
+  ...authErrorResponses,
 } as const;

@@ -2,7 +2,8 @@
 import { createRoute } from "@hono/zod-openapi";
 import { ApiError } from "../../../shared/errors.ts";
 import { type AuditLogsApp, type AuditLogsDeps, forbidden, trailContext } from "../app.ts";
-import { auditEntry, commonErrorResponses, errorEnvelope, getParams, getQuery } from "../schemas.ts";
+import { errorResponse } from "../../../shared/openapi.ts";
+import { auditEntry, commonErrorResponses, getParams, getQuery } from "../schemas.ts";
 
 export const getAuditLogRoute = createRoute({
   operationId: "getAuditLog",
@@ -13,7 +14,7 @@ export const getAuditLogRoute = createRoute({
   request: { params: getParams, query: getQuery },
   responses: {
     200: { description: "The entry", content: { "application/json": { schema: auditEntry } } },
-    404: { description: "No entry with this id in this project", content: { "application/json": { schema: errorEnvelope } } },
+    404: errorResponse("No entry with this id in this project"),
     ...commonErrorResponses,
   },
 });

@@ -3,7 +3,8 @@
 import { createRoute } from "@hono/zod-openapi";
 import type { SecretProxyApp } from "../app.ts";
 import type { SecretAccess } from "../secret-access.ts";
-import { commonErrorResponses, errorEnvelope, secretParams } from "../schemas.ts";
+import { errorResponse } from "../../../shared/openapi.ts";
+import { commonErrorResponses, secretParams } from "../schemas.ts";
 import { forbidden, secretNotFound } from "./access-errors.ts";
 
 export const deleteSecretRoute = createRoute({
@@ -14,7 +15,7 @@ export const deleteSecretRoute = createRoute({
   request: { params: secretParams },
   responses: {
     204: { description: "Deleted" },
-    404: { description: "No such secret", content: { "application/json": { schema: errorEnvelope } } },
+    404: errorResponse("No such secret"),
     ...commonErrorResponses,
   },
 });

@@ -2,7 +2,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { SecretProxyApp } from "../app.ts";
 import type { SecretAccess } from "../secret-access.ts";
-import { commonErrorResponses, errorEnvelope, secretParams } from "../schemas.ts";
+import { errorResponse } from "../../../shared/openapi.ts";
+import { commonErrorResponses, secretParams } from "../schemas.ts";
 import { forbidden, secretNotFound } from "./access-errors.ts";
 
 export const readSecretResponse = z
@@ -27,7 +28,7 @@ export const readSecretRoute = createRoute({
   },
   responses: {
     200: { description: "The value", content: { "application/json": { schema: readSecretResponse } } },
-    404: { description: "The secret (or version) does not exist", content: { "application/json": { schema: errorEnvelope } } },
+    404: errorResponse("The secret (or version) does not exist"),
     ...commonErrorResponses,
   },
 });
