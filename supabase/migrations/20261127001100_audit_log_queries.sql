@@ -379,8 +379,10 @@ create index audit_logs_project_ip_time_idx
   where ip_address is not null;
 
 -- "Who was refused?" is the most common audit question and failures are a few percent of rows, so
--- newest-first scans of the project index would read thousands of rows per page for them. Only
--- failed accesses pay this index entry; granted reads (the hot path) do not.
+-- newest-first scans of the project index would read thousands of rows per page for them. The
+-- outcome leads so that one outcome (denied, not_found or error) is one ordered range, even when
+-- it has no rows at all. Only failed accesses pay this index entry; granted reads (the hot path)
+-- do not.
 create index audit_logs_failed_time_idx
-  on public.audit_logs (project_id, "timestamp" desc, id desc)
+  on public.audit_logs (project_id, outcome, "timestamp" desc, id desc)
   where outcome <> 'granted';
