@@ -62,7 +62,7 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
 export const GZIP_LEVEL = 1;
 
 /**
- * gzip of text written piece by piece; only the compressed output is held. One write is compressed
+ * gzip of text (or its UTF-8 bytes) written piece by piece; only the compressed output is held. One write is compressed
  * (on zlib's thread) while the caller prepares the next; writes beyond that wait.
  */
 export class GzipWriter {
@@ -88,11 +88,13 @@ export class GzipWriter {
     this.ended.catch(() => {});
   }
 
-  async write(text: string): Promise<void> {
+  async write(data: string | Uint8Array): Promise<void> {
     await this.inFlight;
     if (this.failure) throw this.failure;
     this.inFlight = new Promise((resolve, reject) => {
-      this.gzip.write(text, "utf8", (err) => (err ? reject(err) : resolve()));
+      const done = (err: Error | null | undefined) => (err ? reject(err) : resolve());
+      if (typeof data === "string") this.gzip.write(data, "utf8", done);
+      else this.gzip.write(data, done);
     });
   }
 
