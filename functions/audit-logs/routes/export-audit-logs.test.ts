@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AUDITOR, createAuditLogsHarness, type AuditLogsHarness } from "../../../tests/support/audit-logs-harness.ts";
+import { AUDITOR, createAuditLogsHarness, OTHER_AUDITOR, STRANGER, type AuditLogsHarness } from "../../../tests/support/audit-logs-harness.ts";
 import { referenceFilter, referenceRows, seedRandomTrail } from "../../../tests/support/audit-data.ts";
 import { CSV_COLUMNS } from "../export-format.ts";
+import { createDirectAuditReader } from "../direct-reader.ts";
 
 let h: AuditLogsHarness;
 
@@ -120,4 +121,38 @@ describe("GET /audit-logs/export", () => {
       await postgrest.close();
     }
   });
+
+describe("export through COPY", () => {
+  const AWKWARD = 'back\\slash \\N "quote" new\nline tab\t CR\r vt\v \u0001 ü € 😀 =1+1';
+
+  it("gives each entry's JSON text byte for byte, whatever user_agent and details hold", async () => {
+    await h.sql`
+      insert into public.audit_logs (project_id, access_type, action, outcome, user_identity, actor_type, user_agent, details)
+      values (${h.projectId}, 'read', 'read', 'granted', 'copy-escapes', 'user', ${AWKWARD},
+              ${h.sql.json({ [AWKWARD]: AWKWARD, list: [AWKWARD, 1, null] })})`;
+    const expected = await h.sql<{ entry: string }[]>`
+      select entry::text as entry from secret_store.audit_log_entries
+      where project_id = ${h.projectId} order by "timestamp" desc, id desc`;
+    const res = await h.request(`/export?project_id=${h.projectId}`);
+    const text = await res.text();
+    expect(text).toBe(expected.map((r) => r.entry + "\n").join(""));
+    const mine = text.split("\n").map((l) => (l ? JSON.parse(l) : null)).find((e) => e?.user_identity === "copy-escapes");
+    expect(mine.user_agent).toBe(AWKWARD);
+    expect(mine.details[AWKWARD]).toBe(AWKWARD);
+  });
+
+  it("reads as the caller: RLS leaves nothing to a caller without audit:read on the project", async () => {
+    const reader = createDirectAuditReader(h.sql);
+    const read = async (sub: string) => {
+      let text = "";
+      for await (const piece of reader.exportEntries({ claims: { sub, role: "authenticated" }, token: "" }, h.projectId, {}, "0", 4096)) {
+        text += Buffer.from(piece).toString();
+      }
+      return text.split("\n").filter(Boolean);
+    };
+    expect(await read(OTHER_AUDITOR)).toEqual([]);
+    expect(await read(STRANGER)).toEqual([]);
+    expect((await read(AUDITOR)).length).toBeGreaterThan(1500);
+  });
+});
 });

@@ -1,11 +1,13 @@
 // GET /audit-logs/export?project_id=…&format=ndjson|csv[&filters…] — every matching entry, newest
-// first, streamed from a server-side cursor: memory stays flat however many rows match. The export
+// first, streamed from one COPY read as the client pulls: memory stays flat however many rows match. The export
 // is recorded (with its filters) and committed before the first row is read.
 import { createRoute, z } from "@hono/zod-openapi";
 import { type AuditLogsApp, type AuditLogsDeps, forbidden, needsDirectTransport, trailContext } from "../app.ts";
-import { csvHeader, csvLines, exportFilename, ndjsonLines } from "../export-format.ts";
+import { csvHeader, csvLines, exportFilename } from "../export-format.ts";
 import { commonErrorResponses, directConnectionErrorResponses, exportQuery, filtersOf } from "../schemas.ts";
 
+/** About the size of one entry's JSON: the export's batch size in rows becomes pieces of bytes. */
+const ENTRY_BYTES = 512;
 const CONTENT_TYPES = { ndjson: "application/x-ndjson; charset=utf-8", csv: "text/csv; charset=utf-8; header=present" } as const;
 
 export const exportAuditLogsRoute = createRoute({
@@ -39,9 +41,13 @@ export function registerExportAuditLogs(app: AuditLogsApp, deps: AuditLogsDeps):
     const gate = await deps.trail.authorizeRead(ctx, "audit_export", filters, { format: query.format });
     if (gate.outcome !== "granted") throw forbidden();
 
-    const encode = query.format === "csv" ? csvLines : ndjsonLines;
-    const batches = reader.exportEntries(c.var.caller, query.project_id, filters, gate.audit_id, deps.export.batchSize);
+    const batches = reader.exportEntries(c.var.caller, query.project_id, filters, gate.audit_id, deps.export.batchSize * ENTRY_BYTES);
     const encoder = new TextEncoder();
+    const decoder = new TextDecoder("utf-8", { fatal: true });
+    // NDJSON goes out as the database's bytes; CSV cells are built from each entry.
+    const encode = query.format === "csv"
+      ? (piece: Uint8Array) => encoder.encode(csvLines(decoder.decode(piece).split("\n").slice(0, -1)))
+      : (piece: Uint8Array) => piece;
     let headerSent = query.format !== "csv";
     const body = new ReadableStream<Uint8Array>(
       {
@@ -55,8 +61,8 @@ export function registerExportAuditLogs(app: AuditLogsApp, deps: AuditLogsDeps):
             }
             const next = await batches.next();
             if (next.done) return controller.close();
-            const text = encode(next.value);
-            if (text.length > 0) controller.enqueue(encoder.encode(text));
+            const bytes = encode(next.value);
+            if (bytes.byteLength > 0) controller.enqueue(bytes);
           } catch (err) {
             deps.logError?.(`audit export failed: ${err instanceof Error ? err.name : typeof err}`);
             // Ends the transfer abnormally, so a client cannot mistake a cut export for a whole one.
