@@ -61,15 +61,20 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
 /** gzip level: 1 is ~3x faster than the default 6 for ~10% more bytes; CPU is the scarce resource. */
 export const GZIP_LEVEL = 1;
 
+/** Writes handed to zlib and not yet compressed (with ~256 KB pieces: about 1 MB queued). */
+const MAX_IN_FLIGHT = 4;
+
 /**
- * gzip of text (or its UTF-8 bytes) written piece by piece; only the compressed output is held. One write is compressed
- * (on zlib's thread) while the caller prepares the next; writes beyond that wait.
+ * gzip of text (or its UTF-8 bytes) written piece by piece; only the compressed output is held.
+ * Writes are compressed (on zlib's thread) while the caller prepares the next; beyond
+ * MAX_IN_FLIGHT queued writes the caller waits.
  */
 export class GzipWriter {
-  private readonly gzip = createGzip({ level: GZIP_LEVEL });
+  // Large output chunks: each one is a round trip to zlib's thread.
+  private readonly gzip = createGzip({ level: GZIP_LEVEL, chunkSize: 256 * 1024 });
   private readonly parts: Uint8Array[] = [];
   private size = 0;
-  private inFlight: Promise<void> = Promise.resolve();
+  private readonly inFlight: Promise<void>[] = [];
   private failure: Error | null = null;
   private readonly ended: Promise<void>;
 
@@ -89,17 +94,20 @@ export class GzipWriter {
   }
 
   async write(data: string | Uint8Array): Promise<void> {
-    await this.inFlight;
+    // Up to MAX_IN_FLIGHT writes queued, so zlib's thread never waits for the caller's next piece.
+    while (this.inFlight.length >= MAX_IN_FLIGHT) await this.inFlight.shift();
     if (this.failure) throw this.failure;
-    this.inFlight = new Promise((resolve, reject) => {
+    const written = new Promise<void>((resolve, reject) => {
       const done = (err: Error | null | undefined) => (err ? reject(err) : resolve());
       if (typeof data === "string") this.gzip.write(data, "utf8", done);
       else this.gzip.write(data, done);
     });
+    written.catch(() => {});
+    this.inFlight.push(written);
   }
 
   async finish(): Promise<Uint8Array> {
-    await this.inFlight;
+    while (this.inFlight.length > 0) await this.inFlight.shift();
     this.gzip.end();
     await this.ended;
     const out = new Uint8Array(this.size);
