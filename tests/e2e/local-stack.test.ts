@@ -135,6 +135,22 @@ describe("local stack (Deno gateway + secret-proxy + Postgres)", () => {
     expect(look).toEqual({ action: "audit_query", outcome: "granted", user_identity: DEMO_ADMIN });
   });
 
+  it("streams an export under Deno (COPY path) with every entry the auditor may see", async () => {
+    for (const format of ["ndjson", "csv"] as const) {
+      const [{ visible }] = await db.sql<{ visible: number }[]>`
+        select count(*)::int as visible from public.audit_logs where project_id = ${DEMO_PROJECT_ID}`;
+      const res = await fetch(`${gateway.url}/functions/v1/audit-logs/export?project_id=${DEMO_PROJECT_ID}&format=${format}`, {
+        headers: { authorization: `Bearer ${tokens.admin}` },
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-disposition")).toMatch(new RegExp(`attachment; filename=".+\\.${format}"`));
+      const lines = (await res.text()).split(/\r?\n/).filter((l) => l.length > 0);
+      // Every entry that existed when the export started; its own row is excluded; CSV has a header.
+      expect(lines.length).toBe(visible + (format === "csv" ? 1 : 0));
+      if (format === "ndjson") expect(JSON.parse(lines[0])).toMatchObject({ project_id: DEMO_PROJECT_ID });
+    }
+  });
+
   it("answers the PRD's path GET /api/audit-logs and refuses the runner (no audit:read)", async () => {
     const res = await fetch(`${gateway.url}/api/audit-logs?project_id=${DEMO_PROJECT_ID}`, {
       headers: { authorization: `Bearer ${tokens.runner}` },
