@@ -82,6 +82,7 @@ interface TokenShape {
   subject?: string | null;
   expiresIn?: string | number | null;
   notBefore?: string | number;
+  issuedAt?: number;
   kid?: string;
 }
 
@@ -93,7 +94,7 @@ async function tokenSignedBy(key: SigningKey | { alg: "HS256"; secret: Uint8Arra
   const jwt = new SignJWT(shape.claims ?? supabaseClaims())
     .setIssuer(shape.issuer ?? ISSUER)
     .setAudience(shape.audience ?? AUDIENCE)
-    .setIssuedAt();
+    .setIssuedAt(shape.issuedAt);
   if (shape.subject !== null) jwt.setSubject(shape.subject ?? "11111111-2222-4333-8444-555555555555");
   if (shape.expiresIn !== null) jwt.setExpirationTime(shape.expiresIn ?? "5m");
   if (shape.notBefore !== undefined) jwt.setNotBefore(shape.notBefore);
@@ -253,6 +254,16 @@ describe("createJwtVerifier: rejected tokens", () => {
     const token = await tokenSignedBy(es256, { notBefore: Math.floor(Date.now() / 1000) + 3600 });
     const err = await expectUnauthorized(verifierFor(jwksServer([es256.publicJwk]))(token), token);
     expect(err.message).toContain('"nbf"');
+  });
+
+  it("rejects a token issued in the future, beyond the clock tolerance", async () => {
+    const verify = verifierFor(jwksServer([es256.publicJwk]));
+    const now = Math.floor(Date.now() / 1000);
+    const token = await tokenSignedBy(es256, { issuedAt: now + 3600, expiresIn: now + 7200 });
+    const err = await expectUnauthorized(verify(token), token);
+    expect(err.message).toContain('"iat"');
+    // Within the tolerance (a few seconds of skew) it is still accepted.
+    await expect(verify(await tokenSignedBy(es256, { issuedAt: now + 2 }))).resolves.toMatchObject({ sub: expect.any(String) });
   });
 
   it("rejects a missing, empty, non-string or overlong sub", async () => {

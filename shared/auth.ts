@@ -139,11 +139,12 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
     [customFetch]: jwksFetchFrom(opts.fetchImpl),
   });
 
+  const clockToleranceSec = opts.clockToleranceSec ?? DEFAULT_CLOCK_TOLERANCE_SEC;
   const commonOptions: JWTVerifyOptions = {
     issuer: opts.issuer,
     audience: opts.audience,
     requiredClaims: ["exp", "sub"],
-    clockTolerance: opts.clockToleranceSec ?? DEFAULT_CLOCK_TOLERANCE_SEC,
+    clockTolerance: clockToleranceSec,
   };
 
   return async function verifyJwt(token: string): Promise<VerifiedCaller> {
@@ -180,6 +181,11 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
       throw unauthorized('Token claim "sub" is invalid');
     }
     if (typeof payload.exp !== "number") throw unauthorized('Token claim "exp" is invalid');
+    // jose checks iat only when a maximum age is set; a token issued in the future is forged or
+    // comes from a badly skewed issuer either way.
+    if (payload.iat !== undefined && (typeof payload.iat !== "number" || payload.iat > Date.now() / 1000 + clockToleranceSec)) {
+      throw unauthorized('Token claim "iat" is invalid');
+    }
 
     const claims = payload as Record<string, unknown>;
     const appMetadata = claims.app_metadata;
