@@ -4,7 +4,8 @@
 import type { Rpc } from "../../shared/db.ts";
 import type { VerifiedCaller } from "../../shared/auth.ts";
 import type { AuditRequestContext } from "../../shared/request-context.ts";
-import { type Keyring, openSecretValue, sealSecretValue, type SealedValue } from "../../shared/crypto.ts";
+import { type Keyring, openSecretValue, sealSecretValue, SecretDecryptionError, type SealedValue } from "../../shared/crypto.ts";
+import { ApiError } from "../../shared/errors.ts";
 
 export type AccessOutcome = "granted" | "denied" | "not_found";
 
@@ -59,7 +60,7 @@ export function createSecretAccess(rpc: Rpc, keyring: Keyring): SecretAccess {
   const call = <T>(ctx: AccessContext, fn: string, args: Record<string, unknown>) =>
     rpc.call<T>(fn, { p_project_id: ctx.projectId, ...args, p_request: ctx.audit }, ctx.caller);
 
-  const open = async (ctx: AccessContext, name: string, sealed: SealedVersion & KeyIdField): Promise<SecretValue> => ({
+  const openOne = async (ctx: AccessContext, name: string, sealed: SealedVersion & KeyIdField): Promise<SecretValue> => ({
     secretId: sealed.secret_id,
     name,
     version: sealed.version,
@@ -70,6 +71,25 @@ export function createSecretAccess(rpc: Rpc, keyring: Keyring): SecretAccess {
     ),
   });
 
+  // Opens the values of a granted read. If any cannot be decrypted, none is returned, the trail
+  // gets an 'error' row per name (the 'granted' rows are already committed), and the caller a 500.
+  const open = async (
+    ctx: AccessContext,
+    action: "read" | "batch_read",
+    found: { name: string; sealed: SealedVersion & KeyIdField }[],
+  ): Promise<SecretValue[]> => {
+    const opened = await Promise.allSettled(found.map((f) => openOne(ctx, f.name, f.sealed)));
+    const failed = opened.flatMap((o, i) => (o.status === "rejected" ? [{ name: found[i].name, err: o.reason }] : []));
+    if (failed.length === 0) return opened.map((o) => (o as PromiseFulfilledResult<SecretValue>).value);
+    if (!failed.every((f) => f.err instanceof SecretDecryptionError)) throw failed[0].err;
+    await call(ctx, "record_unreadable_secret", {
+      p_names: failed.map((f) => f.name),
+      p_action: action,
+      p_reason: (failed[0].err as SecretDecryptionError).reason,
+    });
+    throw new ApiError(500, "secret_unreadable", "The secret's value could not be decrypted; the attempt was recorded");
+  };
+
   return {
     async readSecret(ctx, name, version) {
       const res = await call<{ outcome: AccessOutcome } & Partial<SealedVersion & KeyIdField>>(ctx, "read_secret", {
@@ -77,7 +97,8 @@ export function createSecretAccess(rpc: Rpc, keyring: Keyring): SecretAccess {
         p_version: version ?? null,
       });
       if (res.outcome !== "granted") return { outcome: res.outcome };
-      return { outcome: "granted", secret: await open(ctx, name, res as SealedVersion & KeyIdField) };
+      const [secret] = await open(ctx, "read", [{ name, sealed: res as SealedVersion & KeyIdField }]);
+      return { outcome: "granted", secret };
     },
 
     async readSecrets(ctx, names) {
@@ -89,7 +110,7 @@ export function createSecretAccess(rpc: Rpc, keyring: Keyring): SecretAccess {
       const found = res.results.filter((r) => r.outcome === "granted");
       return {
         outcome: "granted",
-        secrets: await Promise.all(found.map((r) => open(ctx, r.name, r as SealedVersion & KeyIdField))),
+        secrets: await open(ctx, "batch_read", found.map((r) => ({ name: r.name, sealed: r as SealedVersion & KeyIdField }))),
         missing: res.results.filter((r) => r.outcome !== "granted").map((r) => r.name),
       };
     },
