@@ -9,7 +9,7 @@ import { createAuditTrail } from "../../functions/audit-logs/audit-trail.ts";
 import { createCursorCodec, cursorKeyFrom } from "../../functions/audit-logs/cursor.ts";
 import { createDirectAuditReader } from "../../functions/audit-logs/direct-reader.ts";
 import { AuditNotificationHub } from "../../functions/audit-logs/live-stream.ts";
-import { createTestDatabase, type TestDatabase } from "./database.ts";
+import { createProject, createTestDatabase, type TestDatabase } from "./database.ts";
 import { createTestIdentityProvider, TEST_AUDIENCE, TEST_ISSUER, TEST_JWKS_URL, type TestIdentityProvider } from "./tokens.ts";
 
 /** audit:read on the main project (and secrets:read). */
@@ -44,14 +44,11 @@ export async function createAuditLogsHarness(opts: Partial<Pick<AuditLogsDeps, "
   const { sql } = db;
   const appSql = postgres(db.url, { max: 6, onnotice: () => {} });
   const idp = await createTestIdentityProvider();
-  const [{ id: projectId }] = await sql<{ id: string }[]>`insert into secret_store.projects (name) values ('audited') returning id`;
-  const [{ id: otherProjectId }] = await sql<{ id: string }[]>`insert into secret_store.projects (name) values ('elsewhere') returning id`;
-  await sql`
-    insert into secret_store.grants (project_id, principal, permission) values
-      (${projectId}, ${AUDITOR}, 'audit:read'),
-      (${projectId}, ${AUDITOR}, 'secrets:read'),
-      (${otherProjectId}, ${OTHER_AUDITOR}, 'audit:read'),
-      (${projectId}, ${READER}, 'secrets:read')`;
+  const projectId = await createProject(sql, "audited", {
+    [AUDITOR]: ["audit:read", "secrets:read"],
+    [READER]: ["secrets:read"],
+  });
+  const otherProjectId = await createProject(sql, "elsewhere", { [OTHER_AUDITOR]: ["audit:read"] });
   const rpc = createPostgresRpc(appSql);
   const reader = createDirectAuditReader(appSql);
   const hub = new AuditNotificationHub(reader);

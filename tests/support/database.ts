@@ -31,3 +31,15 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     },
   };
 }
+
+export type Permission = "secrets:read" | "secrets:write" | "audit:read";
+
+/** A project with grants (principal → permissions), as test fixtures need them. */
+export async function createProject(sql: Sql, name: string, grants: Record<string, Permission[]> = {}): Promise<string> {
+  const [{ id }] = await sql<{ id: string }[]>`insert into secret_store.projects (name) values (${name}) returning id`;
+  const rows = Object.entries(grants).flatMap(([principal, permissions]) =>
+    permissions.map((permission) => ({ project_id: id, principal, permission })),
+  );
+  if (rows.length > 0) await sql`insert into secret_store.grants ${sql(rows)}`;
+  return id;
+}

@@ -6,7 +6,7 @@ import { generateKeyBase64, parseKeyring } from "../../shared/crypto.ts";
 import { createPostgresRpc, type Rpc } from "../../shared/db.ts";
 import { createSecretProxyApp, type SecretProxyApp } from "../../functions/secret-proxy/app.ts";
 import { createSecretAccess } from "../../functions/secret-proxy/secret-access.ts";
-import { createTestDatabase, type TestDatabase } from "./database.ts";
+import { createProject, createTestDatabase, type TestDatabase } from "./database.ts";
 import {
   createTestIdentityProvider,
   TEST_AUDIENCE,
@@ -40,14 +40,11 @@ export async function createSecretProxyHarness(opts: { trustedProxyHops?: number
   const db = await createTestDatabase();
   const { sql } = db;
   const idp = await createTestIdentityProvider();
-  const [{ id: projectId }] = await sql<{ id: string }[]>`insert into secret_store.projects (name) values ('demo') returning id`;
-  const [{ id: otherProjectId }] = await sql<{ id: string }[]>`insert into secret_store.projects (name) values ('other') returning id`;
-  await sql`
-    insert into secret_store.grants (project_id, principal, permission) values
-      (${projectId}, ${RUNNER}, 'secrets:read'),
-      (${projectId}, ${ADMIN}, 'secrets:read'),
-      (${projectId}, ${ADMIN}, 'secrets:write'),
-      (${projectId}, ${ADMIN}, 'audit:read')`;
+  const projectId = await createProject(sql, "demo", {
+    [RUNNER]: ["secrets:read"],
+    [ADMIN]: ["secrets:read", "secrets:write", "audit:read"],
+  });
+  const otherProjectId = await createProject(sql, "other");
   const keyId = "test-k1";
   const keyring = await parseKeyring(JSON.stringify({ [keyId]: generateKeyBase64() }), keyId);
   const rpc = createPostgresRpc(sql);
